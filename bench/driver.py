@@ -44,6 +44,10 @@ MKBUNDLE = os.path.join(REPO, "scripts", "mkbundle.sh")
 PR_SET_CHILD_SUBREAPER = 36
 CMD_TIMEOUT = 30.0  # seconds for any one runtime command
 EXIT_TIMEOUT = 10.0  # seconds for a started `true` container to exit
+# The floor: the namespaces a container gets, with no runtime at all. The
+# default `runc spec` config asks for pid, network, ipc, uts and mount
+# namespaces; the project's definition of the floor adds a cgroup namespace
+# (-C), which costs next to nothing (within noise here).
 FLOOR_CMD = ["unshare", "-fpmuinC", "true"]
 CHECK_MARKER = "puncker-bench-check"
 CHECK_STATUS = 3
@@ -230,7 +234,9 @@ class Runtime:
             pass
         r = self.run("list", "-q", timeout=10)
         if r.rc == 0:
-            ids.update(l.strip() for l in r.output.splitlines() if l.strip())
+            # Only ids this benchmark makes (pb<pid>-...), never stray output.
+            ids.update(l.strip() for l in r.output.splitlines()
+                       if l.startswith("pb") and "-" in l)
         return ids
 
 
@@ -246,6 +252,7 @@ def resolve_runtimes(names, puncker_path, workdir):
                     path = os.path.join(REPO, path)
             else:
                 path = shutil.which(name) or ""
+        path = os.path.abspath(path) if path else path
         if not path or not os.access(path, os.X_OK):
             skipped[name] = f"not installed ({path or 'not on PATH'})"
             continue
