@@ -34,41 +34,47 @@ else
 fi
 
 args=${ARGS:-'["true"]'}
+# Check ARGS before touching anything, so a bad ARGS leaves DIR as it was.
+ARGS_JSON=$args python3 -c '
+import json, os, sys
+try:
+    a = json.loads(os.environ["ARGS_JSON"])
+except ValueError as e:
+    sys.exit(f"mkbundle: ARGS is not valid JSON: {e}")
+if not (isinstance(a, list) and a and all(isinstance(x, str) for x in a)):
+    sys.exit("mkbundle: ARGS must be a non-empty JSON array of strings")
+'
 
 mkdir -p "$dir"
 "$here/mkrootfs.sh" "$dir/rootfs"
 
-# `spec` refuses to overwrite an existing config.json.
-rm -f "$dir/config.json"
-if ! (cd "$dir" && "$runtime" spec); then
+# `spec` writes config.json into its working directory and refuses to
+# overwrite one; run it in a scratch dir and move the edited result into
+# place, so DIR/config.json is never left half-made.
+scratch=$(mktemp -d "$dir/.spec.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+if ! (cd "$scratch" && "$runtime" spec); then
     echo "mkbundle: '$runtime spec' failed" >&2
     exit 1
 fi
-if [ ! -s "$dir/config.json" ]; then
-    echo "mkbundle: '$runtime spec' did not write $dir/config.json" >&2
+if [ ! -s "$scratch/config.json" ]; then
+    echo "mkbundle: '$runtime spec' did not write a config.json" >&2
     exit 1
 fi
 
-ARGS_JSON=$args python3 - "$dir/config.json" <<'PY'
+ARGS_JSON=$args python3 - "$scratch/config.json" <<'PY'
 import json, os, sys
 path = sys.argv[1]
-try:
-    args = json.loads(os.environ["ARGS_JSON"])
-except ValueError as e:
-    sys.exit(f"mkbundle: ARGS is not valid JSON: {e}")
-if not (isinstance(args, list) and args and all(isinstance(a, str) for a in args)):
-    sys.exit("mkbundle: ARGS must be a non-empty JSON array of strings")
 try:
     with open(path) as f:
         cfg = json.load(f)
 except ValueError as e:
-    sys.exit(f"mkbundle: {path} is not valid JSON: {e}")
+    sys.exit(f"mkbundle: the runtime's spec output is not valid JSON: {e}")
 proc = cfg.setdefault("process", {})
-proc["args"] = args
+proc["args"] = json.loads(os.environ["ARGS_JSON"])
 proc["terminal"] = False
-tmp = path + ".tmp"
-with open(tmp, "w") as f:
+with open(path, "w") as f:
     json.dump(cfg, f, indent=2)
     f.write("\n")
-os.replace(tmp, path)
 PY
+mv -f "$scratch/config.json" "$dir/config.json"
