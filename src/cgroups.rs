@@ -1,0 +1,119 @@
+//! Control groups: the kernel's accounting and limits for groups of
+//! processes (memory, cpu, pids, io...).
+//!
+//! Hosts come in three layouts. Pure v2: one `cgroup2` tree at
+//! `/sys/fs/cgroup`. Pure v1: one tree per controller, `/sys/fs/cgroup/cpu`,
+//! `/sys/fs/cgroup/memory`... Hybrid: the v1 trees plus a `cgroup2` tree at
+//! `/sys/fs/cgroup/unified`. A `cgroup` entry in `mounts` asks for the
+//! container's view of whatever the host has; in a new cgroup namespace the
+//! kernel roots each tree at the container's own cgroup.
+//!
+//! Placing the container in its own cgroup and applying
+//! `linux.resources` (the `cgroupsPath`, v1 and v2 writers, `update`,
+//! `pause`) is the next step of the setup sequence; until it lands the
+//! container shares the runtime's cgroup and `create` warns that
+//! `linux.resources` are not enforced.
+
+use crate::error::Result;
+use crate::explain;
+use crate::mounts::{self, Options};
+use nix::mount::MsFlags;
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+/// One cgroup hierarchy mounted on the host.
+struct Hierarchy {
+    /// Directory name under /sys/fs/cgroup ("" for a pure v2 host).
+    name: String,
+    fstype: &'static str,
+    /// The controllers (v1 super options such as "cpu" or "name=systemd").
+    data: String,
+}
+
+/// The host's cgroup hierarchies, from /proc/self/mountinfo.
+fn host_hierarchies() -> Vec<Hierarchy> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mountpoint = left.split(' ').nth(4).unwrap_or("");
+        let mut r = right.split(' ');
+        let fstype = r.next().unwrap_or("");
+        let superopts = r.nth(1).unwrap_or("");
+        let name = match mountpoint.strip_prefix("/sys/fs/cgroup") {
+            Some("") => String::new(),
+            Some(rest) if rest.starts_with('/') && !rest[1..].contains('/') => rest[1..].to_string(),
+            _ => continue,
+        };
+        let fstype = match fstype {
+            "cgroup" => "cgroup",
+            "cgroup2" => "cgroup2",
+            _ => continue,
+        };
+        let data = superopts
+            .split(',')
+            .filter(|o| !matches!(*o, "rw" | "ro") && (fstype == "cgroup"))
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push(Hierarchy {
+            name,
+            fstype,
+            data,
+        });
+    }
+    out
+}
+
+/// Mount the container's view of the host's cgroup trees at `dest`.
+pub fn mount_cgroup_tree(root: BorrowedFd, dest: &Path, opts: &Options) -> Result<()> {
+    let hier = host_hierarchies();
+    let target = mounts::make_inside(root, dest, false)?;
+    let flags = opts.flags & !MsFlags::MS_RDONLY;
+    if let Some(v2) = hier.iter().find(|h| h.name.is_empty() && h.fstype == "cgroup2") {
+        return mount_fs(&mounts::fd_path(&target), dest, v2.fstype, "", opts.flags);
+    }
+    // v1 or hybrid: a tmpfs holding one mount per hierarchy.
+    mount_fs(&mounts::fd_path(&target), dest, "tmpfs", "mode=755", flags)?;
+    for h in &hier {
+        let sub = dest.join(&h.name);
+        let fd = mounts::make_inside(root, &sub, false)?;
+        mount_fs(&mounts::fd_path(&fd), &sub, h.fstype, &h.data, opts.flags)?;
+    }
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        let top = mounts::open_inside(root, dest)?;
+        explain::kernel(
+            "mount",
+            format_args!("{} (MS_REMOUNT|MS_RDONLY)", dest.display()),
+            "the tmpfs holding the cgroup trees is read-only too",
+            || {
+                nix::mount::mount(
+                    None::<&str>,
+                    mounts::fd_path(&top).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+                    None::<&str>,
+                )
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn mount_fs(target: &str, shown: &Path, fstype: &str, data: &str, flags: MsFlags) -> Result<()> {
+    explain::kernel(
+        "mount",
+        format_args!("{fstype} on {} ({data})", shown.display()),
+        "the container's own view of the cgroup tree",
+        || {
+            nix::mount::mount(
+                Some(fstype),
+                target,
+                Some(fstype),
+                flags,
+                (!data.is_empty()).then_some(data),
+            )
+        },
+    )
+}

@@ -1,0 +1,255 @@
+//! The command line: runc's, so Docker, containerd and Podman can call
+//! puncker in its place. Each subcommand's help says where it sits in the
+//! container lifecycle.
+
+use crate::error::{Error, Result};
+use crate::lifecycle::{self, create::CreateOptions};
+use crate::state::Store;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "puncker",
+    about = "A readable, fast, runc-compatible OCI container runtime",
+    long_about = "puncker turns an OCI bundle (config.json + rootfs/) into a running, isolated process.\n\
+                  Add --explain to any command to watch every kernel step it takes, and why.",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Directory for container state (a tmpfs, so it vanishes on reboot)
+    #[arg(long, global = true, default_value = "/run/puncker", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Write errors (and, with --debug, every step) to this file
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<String>,
+    /// Format of the --log file: text, or json (one object per line, as containerd reads it)
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Log every kernel step to --log
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Narrate every kernel step, and why, as it happens (also PUNCKER_EXPLAIN=1)
+    #[arg(long, global = true, env = "PUNCKER_EXPLAIN", value_parser = clap::builder::FalseyValueParser::new())]
+    pub explain: bool,
+    /// Where the --explain narration goes (default: the controlling terminal, else stderr)
+    #[arg(long = "explain-file", global = true, env = "PUNCKER_EXPLAIN_FILE", value_name = "FILE")]
+    pub explain_file: Option<String>,
+    /// Accepted for runc compatibility (cgroups are managed by puncker itself)
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility: true, false or auto
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub rootless: Option<String>,
+    /// Print the version, the commit and the spec version
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Clone)]
+pub struct CreateArgs {
+    /// The bundle directory: config.json and the rootfs it names
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+    /// Write the container init's pid (as seen on the host) to this file
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the terminal's master fd (process.terminal)
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container's init
+    #[arg(long = "pidfd-socket", value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for a ramfs host root)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of a fresh one
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass this many extra fds (from fd 3 on) into the container
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// The container id (letters, digits, _-.+:@)
+    pub id: String,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write a default config.json into the bundle directory (--rootless: for a non-root user)
+    Spec {
+        #[arg(short, long, default_value = ".", value_name = "DIR")]
+        bundle: PathBuf,
+    },
+    /// Set the container up and stop just before its program runs (state: created)
+    Create(CreateArgs),
+    /// Run the program of a created container (state: running)
+    Start { id: String },
+    /// Create and start; in the foreground, wait and exit with the program's status
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the program runs, leaving the container behind
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Print the container's state as the OCI spec's JSON
+    State { id: String },
+    /// Send a signal to the container's init (default SIGTERM)
+    Kill {
+        /// Signal every process of the container
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Remove a stopped or created container; --force kills a running one first
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// List the containers under --root
+    List {
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// Print only the ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Print the OCI features document: what this runtime supports
+    Features,
+    #[command(flatten)]
+    NotYet(NotYet),
+}
+
+/// runc commands puncker does not implement yet: a clear error, never silence.
+#[derive(Subcommand)]
+pub enum NotYet {
+    #[command(hide = true, disable_help_flag = true)]
+    Exec { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    #[command(hide = true, disable_help_flag = true)]
+    Pause { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    #[command(hide = true, disable_help_flag = true)]
+    Resume { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    #[command(hide = true, disable_help_flag = true)]
+    Ps { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    #[command(hide = true, disable_help_flag = true)]
+    Update { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    #[command(hide = true, disable_help_flag = true)]
+    Events { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    #[command(hide = true, disable_help_flag = true)]
+    Checkpoint { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    #[command(hide = true, disable_help_flag = true)]
+    Restore { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+}
+
+/// Long flags Go programs may pass with one dash (`-root`, `-log`...).
+const LONG_FLAGS: &[&str] = &[
+    "root", "log", "log-format", "debug", "explain", "explain-file", "systemd-cgroup", "rootless", "version",
+    "bundle", "pid-file", "console-socket", "pidfd-socket", "no-pivot", "no-new-keyring", "preserve-fds",
+    "detach", "all", "force", "format", "quiet", "help",
+];
+
+/// Turn `-root=x` / `-root x` into `--root=x` for the flags above; leave
+/// everything else (short flags, the container's own arguments) alone.
+pub fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest_verbatim = false;
+    for a in args {
+        if rest_verbatim || a == "--" {
+            rest_verbatim = true;
+            out.push(a);
+            continue;
+        }
+        let single = a.strip_prefix('-').filter(|r| !r.starts_with('-'));
+        match single {
+            Some(r) if LONG_FLAGS.contains(&r.split('=').next().unwrap_or("")) => out.push(format!("-{a}")),
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
+fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
+    use std::str::FromStr;
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).map_err(|_| Error::Usage(format!("unknown signal {s:?}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    nix::sys::signal::Signal::from_str(&name).map_err(|_| Error::Usage(format!("unknown signal {s:?}")))
+}
+
+fn create_options(a: &CreateArgs) -> Result<CreateOptions> {
+    if a.pidfd_socket.is_some() {
+        return Err(Error::Unsupported("--pidfd-socket".into()));
+    }
+    Ok(CreateOptions {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+    })
+}
+
+/// Run one command; returns the process exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    if cli.version {
+        print!("{}", version_text());
+        return Ok(0);
+    }
+    let store = Store::new(&cli.root);
+    let Some(command) = cli.command else {
+        return Err(Error::Usage("no command given; see `puncker --help`".into()));
+    };
+    match command {
+        Command::Spec { bundle } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                return Err(Error::config(path.display(), "already exists; remove it first"));
+            }
+            let text = serde_json::to_string_pretty(&crate::config::default_spec(cli.rootless.as_deref() == Some("true"))).map_err(|e| Error::Other(e.to_string()))?;
+            std::fs::write(&path, text + "\n").map_err(|e| Error::config(path.display(), e.to_string()))?;
+        }
+        Command::Create(a) => {
+            lifecycle::create::create(&store, &create_options(&a)?)?;
+        }
+        Command::Start { id } => lifecycle::start(&store, &id)?,
+        Command::Run { create, detach } => return lifecycle::run(&store, &create_options(&create)?, detach),
+        Command::State { id } => println!("{}", lifecycle::state(&store, &id)?),
+        Command::Kill { all, id, signal } => lifecycle::kill(&store, &id, parse_signal(&signal)?, all)?,
+        Command::Delete { force, id } => lifecycle::delete(&store, &id, force)?,
+        Command::List { format, quiet } => print!("{}", lifecycle::list(&store, format == "json", quiet)?),
+        Command::Features => println!("{}", crate::features::document()),
+        Command::NotYet(n) => {
+            let name = match n {
+                NotYet::Exec { .. } => "exec",
+                NotYet::Pause { .. } => "pause",
+                NotYet::Resume { .. } => "resume",
+                NotYet::Ps { .. } => "ps",
+                NotYet::Update { .. } => "update",
+                NotYet::Events { .. } => "events",
+                NotYet::Checkpoint { .. } => "checkpoint",
+                NotYet::Restore { .. } => "restore",
+            };
+            return Err(Error::Unsupported(format!("the `{name}` command")));
+        }
+    }
+    Ok(0)
+}
+
+/// The shape containerd parses: `<name> version X`, `commit: ...`, `spec: ...`.
+pub fn version_text() -> String {
+    format!(
+        "puncker version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("PUNCKER_COMMIT").unwrap_or("unknown"),
+        crate::config::OCI_VERSION
+    )
+}

@@ -1,0 +1,225 @@
+//! `create`, seen from the runtime: the spine of a container's birth.
+//!
+//! Read top to bottom, this is the whole sequence on the runtime's side;
+//! [`super::init`] is the same story from inside the container.
+//!
+//! ```text
+//! load config.json ─ record "creating" ─ mkfifo exec.fifo ─ socketpair
+//!   ─ clone(CLONE_NEW*) ─────────────────────────▶ init: set_up_container
+//!   ─ record the init's pid and start time
+//!   ─ write uid/gid maps                 ───────▶ (becomes namespace root)
+//!   ─ [next: cgroups: place the init, apply linux.resources]
+//!   ◀─ MountsDone ─ prestart, createRuntime hooks ─ HooksDone ─▶
+//!   ◀─ Ready ─ record "created" ─ write --pid-file ─ return
+//! ```
+//!
+//! Any failure after the record exists is undone by [`destroy`], the same
+//! routine `delete --force` uses.
+
+use super::init::{self, InitArgs};
+use crate::config::{self, Bundle};
+use crate::error::{Error, Result};
+use crate::explain;
+use crate::hooks;
+use crate::namespaces;
+use crate::state::{self, Container, Phase, ProcessId, Record, Status, Store};
+use crate::sync::{self, Msg};
+use crate::sys;
+use crate::userns;
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+use std::path::PathBuf;
+
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// A created container: locked, its init waiting on `exec.fifo`.
+pub struct Created {
+    pub container: Container,
+    pub init: Pid,
+}
+
+pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
+    state::check_id(&opts.id)?;
+    let bundle = config::load_bundle(&opts.bundle)?;
+    let config_file = bundle.dir.join("config.json").display().to_string();
+    let linux = bundle.spec.linux().as_ref().ok_or_else(|| Error::config(&config_file, "linux is required"))?;
+    let plan = namespaces::plan(linux, &config_file)?;
+    refuse_what_is_not_built_yet(&bundle, opts, &config_file)?;
+
+    store.sweep_abandoned(&opts.id);
+    let mut container = store.create(first_record(&opts.id, &bundle)?)?;
+    match build(&mut container, &bundle, &plan, opts) {
+        Ok(init) => Ok(Created { container, init }),
+        Err(e) => {
+            destroy(container, false);
+            Err(e)
+        }
+    }
+}
+
+fn first_record(id: &str, bundle: &Bundle) -> Result<Record> {
+    let me = ProcessId::of(nix::unistd::getpid())
+        .ok_or_else(|| Error::Other("cannot read the runtime's own /proc/self/stat".into()))?;
+    Ok(Record {
+        id: id.to_string(),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: explain::timestamp(),
+        owner: nix::unistd::geteuid().as_raw(),
+        phase: Phase::Creating,
+        creator: me,
+        init: None,
+        config: bundle.spec.clone(),
+    })
+}
+
+/// Features of the spec that the setup sequence does not perform yet fail
+/// loudly rather than run a container less confined than asked.
+fn refuse_what_is_not_built_yet(bundle: &Bundle, opts: &CreateOptions, file: &str) -> Result<()> {
+    let process = bundle.spec.process().as_ref();
+    if process.and_then(|p| p.terminal()) == Some(true) {
+        return Err(match &opts.console_socket {
+            None => Error::config(file, "process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)"),
+            Some(_) => Error::Unsupported("process.terminal with --console-socket".into()),
+        });
+    }
+    let linux = bundle.spec.linux().as_ref();
+    if linux.and_then(|l| l.seccomp().as_ref()).is_some() {
+        return Err(Error::Unsupported(format!("{file}: linux.seccomp")));
+    }
+    if process.and_then(|p| p.apparmor_profile().as_ref()).is_some_and(|s| !s.is_empty()) {
+        return Err(Error::Unsupported(format!("{file}: process.apparmorProfile")));
+    }
+    if process.and_then(|p| p.selinux_label().as_ref()).is_some_and(|s| !s.is_empty()) {
+        return Err(Error::Unsupported(format!("{file}: process.selinuxLabel")));
+    }
+    if linux.and_then(|l| l.resources().as_ref()).is_some() {
+        explain::warn("linux.resources are not enforced yet: puncker does not manage cgroups yet");
+    }
+    Ok(())
+}
+
+/// The runtime's side of the setup, once the record exists.
+fn build(c: &mut Container, bundle: &Bundle, plan: &namespaces::Plan, opts: &CreateOptions) -> Result<Pid> {
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Other("linux is required".into()))?;
+    make_exec_fifo(c)?;
+    let state_dir = nix::fcntl::open(
+        &c.dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| Error::Kernel { call: "open".into(), target: c.dir.display().to_string(), errno })?;
+    let (runtime_end, init_end) = sync::channel_pair()?;
+
+    let for_children = namespaces::enter_for_child(plan, linux)?;
+    let flags = plan.clone_flags;
+    let t0 = std::time::Instant::now();
+    let cloned = sys::clone_into_namespaces(flags.bits());
+    let Some(pid) = (match cloned {
+        Ok(v) => v,
+        Err(errno) => {
+            return Err(Error::Kernel { call: "clone".into(), target: namespaces::describe(flags), errno });
+        }
+    }) else {
+        // The child: it must not hold the container's lock (the lock is
+        // the runtime's), nor the runtime's end of the socket.
+        drop(runtime_end);
+        c.release_lock();
+        init::run(InitArgs {
+            bundle,
+            plan,
+            channel: init_end,
+            state_dir,
+            no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
+            preserve_fds: opts.preserve_fds,
+        });
+    };
+    if explain::enabled() {
+        explain::record(
+            "clone",
+            format_args!("({}) = pid {pid}", namespaces::describe(flags)),
+            "the container's init is born inside its new namespaces",
+            t0.elapsed(),
+            None,
+        );
+    }
+    drop(init_end);
+    drop(state_dir);
+    for_children.restore()?;
+
+    // Record the init before anything else: from now on delete --force can find it.
+    c.record.init = ProcessId::of(pid);
+    c.save()?;
+
+    if flags.contains(CloneFlags::CLONE_NEWUSER) {
+        userns::write_id_maps(pid, linux)?;
+        runtime_end.send(&Msg::IdMapsWritten)?;
+    }
+    // Next in the sequence: cgroups (create the container's cgroup on every
+    // hierarchy, record its paths, move the init in, apply linux.resources).
+
+    runtime_end.expect(Msg::MountsDone)?;
+    let state = c.oci_state(Status::Creating);
+    if let Some(h) = spec.hooks() {
+        #[allow(deprecated)]
+        hooks::run_stage("prestart", h.prestart().as_ref(), &state)?;
+        hooks::run_stage("createRuntime", h.create_runtime().as_ref(), &state)?;
+    }
+    runtime_end.send(&Msg::HooksDone { state: state.to_string() })?;
+    runtime_end.expect(Msg::Ready)?;
+    explain::note("sync", format_args!("Ready <- init"), "the init is set up and now blocks on exec.fifo until start");
+
+    c.record.phase = Phase::Created;
+    c.save()?;
+    if let Some(f) = &opts.pid_file {
+        write_pid_file(f, pid)?;
+    }
+    Ok(pid)
+}
+
+fn make_exec_fifo(c: &Container) -> Result<()> {
+    let path = c.fifo_path();
+    explain::kernel(
+        "mkfifo",
+        format_args!("{}", path.display()),
+        "the init will block opening it until `start` opens the other end",
+        || nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)),
+    )
+}
+
+/// Written atomically, as containerd reads it as soon as create returns.
+fn write_pid_file(path: &std::path::Path, pid: Pid) -> Result<()> {
+    let tmp = path.with_extension("puncker-tmp");
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::Other(format!("--pid-file {}: {e}", path.display())))
+}
+
+/// Undo a container whole or half-made: kill its init and wait for it,
+/// then remove the state directory (last, so a crash here can be retried).
+/// With `poststop`, run the poststop hooks once it is gone.
+pub fn destroy(c: Container, poststop: bool) {
+    if let Some(init) = c.record.init {
+        super::kill_and_wait(&init);
+    }
+    let state = c.oci_state(Status::Stopped);
+    let hooks = c.record.config.hooks().clone();
+    let _ = c.remove();
+    if poststop {
+        if let Some(h) = hooks {
+            if let Err(e) = hooks::run_stage("poststop", h.poststop().as_ref(), &state) {
+                explain::warn(&e.to_string());
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The container's init: the process the runtime clones into the new
+//! namespaces. It is the same program image as the runtime (no re-exec):
+//! it sets up the container from the inside, reports `Ready`, waits for
+//! `start` on `exec.fifo`, drops its privileges and finally `execve`s the
+//! container's program, becoming it.
+//!
+//! Until `execve` it still holds runtime state (the sync socket, a handle
+//! on the state directory), so it is non-dumpable: nothing in the
+//! container may ptrace it or open its `/proc/PID/` files. Every fd it
+//! holds is close-on-exec.
+
+use crate::capabilities;
+use crate::config::Bundle;
+use crate::devices;
+use crate::error::{Error, Result};
+use crate::explain;
+use crate::hooks;
+use crate::mounts;
+use crate::namespaces::{self, Plan};
+use crate::rlimits;
+use crate::rootfs;
+use crate::sync::{Channel, Msg};
+use crate::sys;
+use crate::userns;
+use nix::sched::CloneFlags;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// What the runtime hands the init across the clone.
+pub struct InitArgs<'a> {
+    pub bundle: &'a Bundle,
+    pub plan: &'a Plan,
+    pub channel: Channel,
+    /// The container's state directory, to find `exec.fifo` after pivot_root.
+    pub state_dir: OwnedFd,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// Everything `execve` needs, worked out before `Ready` so that a missing
+/// program fails `create`, not `start`.
+struct Program {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    caps: capabilities::Resolved,
+}
+
+/// The init's whole life. Never returns: it becomes the container's program
+/// or exits.
+pub fn run(a: InitArgs) -> ! {
+    explain::become_init();
+    let program = match set_up_container(&a) {
+        Ok(p) => p,
+        Err(e) => {
+            a.channel.send_failure(&e);
+            sys::exit_now(1);
+        }
+    };
+    // The sync socket and state directory fd are close-on-exec: execve drops them.
+    let fifo = wait_for_start(&a.state_dir);
+    let err = match start_program(&a, &program) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    // Only reached on failure: tell `start` why, through the fifo.
+    let mut f = std::fs::File::from(fifo);
+    let _ = writeln!(f, "{err}");
+    sys::exit_now(127);
+}
+
+/// Everything up to `Ready`, in the order the kernel needs it.
+fn set_up_container(a: &InitArgs) -> Result<Program> {
+    let spec = &a.bundle.spec;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Other("linux is required".into()))?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is required".into()))?;
+
+    die_with_runtime()?;
+    become_non_dumpable()?;
+    if a.plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
+        a.channel.expect(Msg::IdMapsWritten)?;
+        userns::become_namespace_root()?;
+    }
+    namespaces::join_existing(a.plan)?;
+    if !a.no_new_keyring {
+        join_session_keyring(&a.bundle.dir)?;
+    }
+    namespaces::set_hostname(spec)?;
+
+    let propagation = rootfs::propagation_flag(linux.rootfs_propagation().as_deref())?;
+    let root = rootfs::prepare_rootfs(&a.bundle.rootfs, propagation)?;
+    let mut fresh_dev = false;
+    for m in spec.mounts().iter().flatten() {
+        fresh_dev |= m.destination() == Path::new("/dev");
+        mounts::mount_entry(root.as_fd(), &a.bundle.dir, m)?;
+    }
+    let in_userns = a.plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
+    devices::create_devices(root.as_fd(), fresh_dev, linux.devices().as_deref().unwrap_or(&[]), in_userns)?;
+
+    a.channel.send(&Msg::MountsDone)?;
+    let state = a.channel.expect_with(
+        |m| match m {
+            Msg::HooksDone { state } => Some(state.clone()),
+            _ => None,
+        },
+        "HooksDone",
+    )?;
+    if let Some(h) = spec.hooks() {
+        let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
+        hooks::run_stage("createContainer", h.create_container().as_ref(), &state)?;
+    }
+
+    if a.no_pivot {
+        rootfs::chroot_into_rootfs(&a.bundle.rootfs)?;
+    } else {
+        rootfs::pivot_into_rootfs(root.as_fd())?;
+    }
+    drop(root);
+    let root = rootfs::open_root()?;
+    rootfs::mask_paths(root.as_fd(), linux.masked_paths().as_deref().unwrap_or(&[]))?;
+    rootfs::make_paths_readonly(root.as_fd(), linux.readonly_paths().as_deref().unwrap_or(&[]))?;
+    write_sysctls(linux)?;
+    if spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
+        rootfs::remount_root_readonly()?;
+    }
+    if linux.rootfs_propagation().is_some() {
+        rootfs::apply_root_propagation(propagation)?;
+    }
+    drop(root);
+
+    rlimits::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+    if let Some(adj) = process.oom_score_adj() {
+        write_oom_score_adj(adj)?;
+    }
+    let program = find_program(process)?;
+    // Ready: from here the runtime may exit; the init must outlive it.
+    sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|errno| Error::Kernel {
+        call: "prctl(PR_SET_PDEATHSIG, 0)".into(),
+        target: String::new(),
+        errno,
+    })?;
+    explain::note("sync", format_args!("Ready -> runtime"), "the container is set up; create can return");
+    a.channel.send(&Msg::Ready)?;
+    Ok(program)
+}
+
+/// If the runtime dies during setup, so does the init: no orphans.
+fn die_with_runtime() -> Result<()> {
+    explain::kernel(
+        "prctl",
+        format_args!("(PR_SET_PDEATHSIG, SIGKILL)"),
+        "if the runtime is killed mid-setup, the half-made container dies with it",
+        || sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0).map(drop),
+    )
+}
+
+fn become_non_dumpable() -> Result<()> {
+    explain::kernel(
+        "prctl",
+        format_args!("(PR_SET_DUMPABLE, 0)"),
+        "while the init holds runtime fds, no container process may ptrace it or open /proc/<init>/exe",
+        || sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).map(drop),
+    )
+}
+
+fn join_session_keyring(bundle: &Path) -> Result<()> {
+    let name = CString::new(format!("_ses.{}", bundle.file_name().unwrap_or_default().to_string_lossy()))
+        .unwrap_or_else(|_| CString::from(c"_ses"));
+    explain::kernel(
+        "keyctl",
+        format_args!("(KEYCTL_JOIN_SESSION_KEYRING, {name:?})"),
+        "a fresh session keyring, so the container cannot read the host's keys",
+        || sys::join_new_session_keyring(&name),
+    )
+}
+
+/// `linux.sysctl`: write each key under /proc/sys (inside the container's
+/// own namespaces, which the container's /proc shows).
+fn write_sysctls(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    for (key, value) in linux.sysctl().iter().flatten() {
+        if key.contains("..") || key.starts_with('/') {
+            return Err(Error::config("config.json", format!("linux.sysctl: bad key {key:?}")));
+        }
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        explain::kernel(
+            "write",
+            format_args!("{path} = {value:?}"),
+            "linux.sysctl: a kernel setting of the container's own namespace",
+            || std::fs::write(&path, value).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+        )?;
+    }
+    Ok(())
+}
+
+fn write_oom_score_adj(adj: i32) -> Result<()> {
+    explain::kernel(
+        "write oom_score_adj",
+        format_args!("/proc/self/oom_score_adj = {adj}"),
+        "process.oomScoreAdj: how eagerly the OOM killer picks this container",
+        || std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+    )
+}
+
+/// Look `args[0]` up in the container's `PATH`, as a shell would.
+fn find_program(process: &oci_spec::runtime::Process) -> Result<Program> {
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let env: Vec<String> = process.env().clone().unwrap_or_default();
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let name = &args[0];
+    let found: Option<PathBuf> = if name.contains('/') {
+        Some(PathBuf::from(name))
+    } else {
+        path_var.split(':').map(|d| Path::new(d).join(name)).find(|p| is_executable(p))
+    };
+    let Some(path) = found else {
+        return Err(Error::config("config.json", format!("process.args[0]: {name:?}: executable file not found in $PATH")));
+    };
+    let c = |s: &str| CString::new(s).map_err(|_| Error::config("config.json", format!("{s:?} contains a NUL byte")));
+    Ok(Program {
+        path: c(&path.to_string_lossy())?,
+        args: args.iter().map(|a| c(a)).collect::<Result<_>>()?,
+        env: env.iter().map(|e| c(e)).collect::<Result<_>>()?,
+        caps: capabilities::resolve(process.capabilities().as_ref()),
+    })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Block until `start` opens the fifo for reading. The fifo stays open,
+/// close-on-exec: a successful `execve` closes it, which `start` sees.
+fn wait_for_start(state_dir: &OwnedFd) -> OwnedFd {
+    let r = nix::fcntl::openat(
+        state_dir.as_fd(),
+        "exec.fifo",
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    );
+    match r {
+        Ok(fd) => fd,
+        // The container was deleted before it started.
+        Err(_) => sys::exit_now(1),
+    }
+}
+
+/// After `start`: the startContainer hooks, then the point of no return.
+fn start_program(a: &InitArgs, p: &Program) -> Result<std::convert::Infallible> {
+    let spec = &a.bundle.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is required".into()))?;
+    if let Some(h) = spec.hooks() {
+        if h.start_container().is_some() {
+            let state = serde_json::json!({"ociVersion": crate::config::OCI_VERSION, "status": "running", "pid": nix::unistd::getpid().as_raw()});
+            hooks::run_stage("startContainer", h.start_container().as_ref(), &state)?;
+        }
+    }
+    capabilities::drop_bounding_set(&p.caps)?;
+    capabilities::keep_across_user_switch()?;
+    userns::switch_to_user(process.user())?;
+    capabilities::apply_sets(&p.caps)?;
+    userns::set_umask(process.user());
+    enter_cwd(process.cwd())?;
+    if process.no_new_privileges() == Some(true) {
+        explain::kernel(
+            "prctl",
+            format_args!("(PR_SET_NO_NEW_PRIVS, 1)"),
+            "process.noNewPrivileges: setuid binaries and file capabilities grant nothing from now on",
+            || sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map(drop),
+        )?;
+    }
+    // Next in the sequence: seccomp, loaded here, last before execve.
+    explain::kernel(
+        "close_range",
+        format_args!("({}.., CLOSE_RANGE_CLOEXEC)", 3 + a.preserve_fds),
+        "no runtime or host file descriptor may reach the container",
+        || sys::mark_fds_cloexec_from(3 + a.preserve_fds),
+    )?;
+    explain::note("execve", format_args!("{:?} {:?}", p.path, p.args), "the init becomes the container's program");
+    let errno = nix::unistd::execve(&p.path, &p.args, &p.env).unwrap_err();
+    Err(Error::Kernel { call: "execve".into(), target: p.path.to_string_lossy().into_owned(), errno })
+}
+
+/// chdir to `process.cwd`, then check where we landed: a cwd must be inside
+/// the container (a leaked host directory fd must not be reachable).
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    explain::kernel("chdir", format_args!("{}", cwd.display()), "process.cwd, as the container's user", || nix::unistd::chdir(cwd))?;
+    match nix::unistd::getcwd() {
+        Ok(_) => Ok(()),
+        Err(errno) => Err(Error::Kernel {
+            call: "getcwd".into(),
+            target: format!("{} (the cwd is outside the container's root)", cwd.display()),
+            errno,
+        }),
+    }
+}

@@ -1,0 +1,250 @@
+//! The lifecycle of a container, as the OCI runtime spec draws it:
+//!
+//! ```text
+//!   create ──▶ created ──start──▶ running ──(exits)──▶ stopped ──delete──▶ (gone)
+//!      │           └──────────────kill / delete --force──────────┘
+//!      └─ creating (a create in progress, or one that was killed half-way)
+//! ```
+//!
+//! Each command is one function here; `create` and the container's init
+//! have files of their own.
+
+pub mod create;
+pub mod init;
+
+use crate::error::{Error, Result};
+use crate::explain;
+use crate::hooks;
+use crate::state::{Container, ProcessId, Status, Store};
+use crate::sys;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use std::io::Read;
+use std::os::fd::AsFd;
+
+/// `start`: release a created container's init into its program.
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let c = store.lock(id)?;
+    start_locked(&c)
+}
+
+fn start_locked(c: &Container) -> Result<()> {
+    let status = c.status();
+    if status != Status::Created {
+        return Err(Error::container(&c.id, format!("cannot be started: it is {}, not created", status.as_str())));
+    }
+    let init = c.record.init.ok_or_else(|| Error::container(&c.id, "has no init process"))?;
+    let pidfd = sys::pidfd_open(init.pid()).map_err(|errno| Error::Kernel { call: "pidfd_open".into(), target: format!("init pid {}", init.pid), errno })?;
+    let fifo_path = c.fifo_path();
+    let fifo = explain::kernel(
+        "open",
+        format_args!("{} (O_RDONLY)", fifo_path.display()),
+        "opening the read end releases the init, blocked opening the write end",
+        || nix::fcntl::open(&fifo_path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()),
+    )?;
+    // The fifo's existence is what `created` means: from now on, running.
+    let _ = std::fs::remove_file(&fifo_path);
+    // The init keeps its end open until execve closes it; it writes only to
+    // report a failure. So: wait for the end-of-file, then read.
+    let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(Error::Kernel { call: "poll".into(), target: "exec.fifo".into(), errno }),
+            Ok(_) => {}
+        }
+        let fifo_ev = fds[0].revents().unwrap_or(PollFlags::empty());
+        if fifo_ev.intersects(PollFlags::POLLHUP | PollFlags::POLLIN) {
+            break;
+        }
+        if fds[1].revents().is_some_and(|e| !e.is_empty()) {
+            // The init died without ever opening the fifo.
+            return Err(Error::container(&c.id, "init process exited before it could start"));
+        }
+    }
+    let mut report = String::new();
+    let mut f = std::fs::File::from(fifo);
+    let _ = f.read_to_string(&mut report);
+    if !report.trim().is_empty() {
+        return Err(Error::container(&c.id, format!("failed to start: {}", report.trim())));
+    }
+    explain::note("sync", format_args!("exec.fifo closed by execve"), "the container's program is running");
+    if let Some(h) = c.record.config.hooks() {
+        if let Err(e) = hooks::run_stage("poststart", h.poststart().as_ref(), &c.oci_state(Status::Running)) {
+            // Spec 1.3: a failing poststart hook fails start and stops the container.
+            kill_and_wait(&init);
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Signal a live process named by pid and start time, through a pidfd so
+/// that a recycled pid is never hit.
+fn signal_exactly(p: &ProcessId, sig: Signal) -> Result<bool> {
+    let Ok(pidfd) = sys::pidfd_open(p.pid()) else { return Ok(false) };
+    // Opened first, checked second: the pidfd pins the process we checked.
+    if !p.is_alive() {
+        return Ok(false);
+    }
+    explain::kernel(
+        "pidfd_send_signal",
+        format_args!("(pid {}, {sig})", p.pid),
+        "a pidfd names one process for good, never a later one with the same pid",
+        || sys::pidfd_send_signal(pidfd.as_fd(), sig as i32),
+    )?;
+    Ok(true)
+}
+
+/// SIGKILL a process and wait until it is gone (it need not be our child).
+pub fn kill_and_wait(p: &ProcessId) {
+    let Ok(pidfd) = sys::pidfd_open(p.pid()) else { return };
+    if !p.is_alive() {
+        return;
+    }
+    let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let _ = nix::poll::poll(&mut fds, PollTimeout::from(10_000u16));
+    // If it is our own child (run, or a failed create), reap it.
+    let _ = nix::sys::wait::waitpid(p.pid(), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+}
+
+/// `kill`: send a signal to the container's init (or, with `all`, to every
+/// process in its pid namespace).
+pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
+    let c = store.lock(id)?;
+    let status = c.status();
+    let init = match (status, c.record.init) {
+        (Status::Created | Status::Running | Status::Creating, Some(init)) => init,
+        _ => return Err(Error::container(id, "cannot be signalled: container not running")),
+    };
+    if all {
+        for p in processes_in_pid_namespace_of(&init) {
+            let _ = signal_exactly(&p, sig);
+        }
+    }
+    if !signal_exactly(&init, sig)? {
+        return Err(Error::container(id, "cannot be signalled: container not running"));
+    }
+    Ok(())
+}
+
+/// Every process that shares the init's pid namespace (without cgroups,
+/// this is how `kill --all` finds the container's processes).
+fn processes_in_pid_namespace_of(init: &ProcessId) -> Vec<ProcessId> {
+    let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(target) = ns_of(init.pid) else { return Vec::new() };
+    let mine = ns_of(std::process::id() as i32);
+    if Some(&target) == mine.as_ref() {
+        return Vec::new(); // the container shares our pid namespace: only the init is known
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != init.pid && ns_of(*pid).as_ref() == Some(&target))
+        .filter_map(|pid| ProcessId::of(nix::unistd::Pid::from_raw(pid)))
+        .collect()
+}
+
+/// `delete`: remove a stopped (or created) container; `--force` any.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    crate::state::check_id(id)?;
+    let c = match store.lock(id) {
+        Ok(c) => c,
+        Err(Error::Container { .. }) if force => {
+            // Nothing recorded: clear leftovers of an interrupted create.
+            store.sweep_abandoned(id);
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    match c.status() {
+        Status::Stopped | Status::Created => {}
+        _ if force => {}
+        Status::Running => {
+            return Err(Error::container(id, "is running: stop it first, or use `delete --force`"));
+        }
+        Status::Creating => {
+            let what = match c.record.init {
+                Some(p) => format!("init pid {} is alive", p.pid),
+                None => "no init process was made".into(),
+            };
+            return Err(Error::container(
+                id,
+                format!("is half-made by a create that did not finish ({what}): use `delete --force`"),
+            ));
+        }
+    }
+    create::destroy(c, true);
+    Ok(())
+}
+
+/// `state`: the spec's state JSON.
+pub fn state(store: &Store, id: &str) -> Result<String> {
+    let c = store.read(id)?;
+    serde_json::to_string_pretty(&c.oci_state(c.status())).map_err(|e| Error::Other(e.to_string()))
+}
+
+/// `list`: every container, as a table or JSON.
+pub fn list(store: &Store, json: bool, quiet: bool) -> Result<String> {
+    let all: Vec<Container> = store.ids().iter().filter_map(|id| store.read(id).ok()).collect();
+    if quiet {
+        return Ok(all.iter().map(|c| format!("{}\n", c.id)).collect());
+    }
+    if json {
+        let v: Vec<serde_json::Value> = all.iter().map(|c| c.oci_state(c.status())).collect();
+        return serde_json::to_string(&v).map(|s| s + "\n").map_err(|e| Error::Other(e.to_string()));
+    }
+    let mut out = format!("{:<20} {:<8} {:<10} {:<40} {:<31} OWNER\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    for c in &all {
+        let r = &c.record;
+        out += &format!("{:<20} {:<8} {:<10} {:<40} {:<31} {}\n", c.id, c.pid(), c.status().as_str(), r.bundle.display(), r.created, r.owner);
+    }
+    Ok(out)
+}
+
+/// `run`: create and start; in the foreground, wait for the program,
+/// forward signals to it, delete the container, and return its exit code.
+pub fn run(store: &Store, opts: &create::CreateOptions, detach: bool) -> Result<i32> {
+    let created = create::create(store, opts)?;
+    if let Err(e) = start_locked(&created.container) {
+        create::destroy(created.container, true);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let id = created.container.id.clone();
+    drop(created.container); // unlock while the program runs
+    let code = wait_forwarding_signals(created.init);
+    if let Ok(c) = store.lock(&id) {
+        create::destroy(c, true);
+    }
+    Ok(code)
+}
+
+/// Wait for our child, the init, passing on the signals a shell sends us.
+fn wait_forwarding_signals(init: nix::unistd::Pid) -> i32 {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let forwarded = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH];
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    for s in forwarded {
+        set.add(s);
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+    loop {
+        match waitpid(init, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Err(_) => return 255,
+            _ => {}
+        }
+        if let Ok(sig) = set.wait() {
+            if sig != Signal::SIGCHLD {
+                let _ = nix::sys::signal::kill(init, sig);
+            }
+        }
+    }
+}

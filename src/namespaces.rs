@@ -1,0 +1,243 @@
+//! Namespaces: what the container sees of the system.
+//!
+//! A namespace wraps one global resource so that the processes inside get
+//! their own copy: `pid` (process ids; the container's first process is
+//! PID 1), `mount` (the mount table), `network`, `ipc`, `uts` (host and
+//! domain name), `user` (uids, gids and the capabilities that go with
+//! them), `cgroup` (which part of the cgroup tree looks like the root) and
+//! `time` (the monotonic and boot clocks' offsets).
+//!
+//! The spec lists namespaces in `linux.namespaces`: an entry without `path`
+//! asks for a new namespace, an entry with `path` joins an existing one
+//! (`setns`). Every new namespace except `time` is made by the `clone` that
+//! creates the init. `pid` and `time` apply to a process's *children*, so
+//! joining them (and making a new time namespace) is done by the runtime
+//! just before that clone and undone just after.
+
+use crate::error::{Error, Result};
+use crate::explain;
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{Linux, LinuxNamespaceType};
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+/// How the init gets each of its namespaces.
+pub struct Plan {
+    /// CLONE_NEW* flags for the clone that makes the init.
+    pub clone_flags: CloneFlags,
+    /// `time` is new, so the runtime unshares it before the clone.
+    pub new_time: bool,
+    /// Existing namespaces to join: (kind, path).
+    pub join: Vec<(CloneFlags, PathBuf)>,
+}
+
+fn flag_of(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// Readable names for the narration.
+pub fn describe(flags: CloneFlags) -> String {
+    let names = [
+        (CloneFlags::CLONE_NEWUSER, "NEWUSER (own uids and capabilities)"),
+        (CloneFlags::CLONE_NEWPID, "NEWPID (own process ids, init is PID 1)"),
+        (CloneFlags::CLONE_NEWNS, "NEWNS (own mount table)"),
+        (CloneFlags::CLONE_NEWNET, "NEWNET (own network stack)"),
+        (CloneFlags::CLONE_NEWIPC, "NEWIPC (own SysV IPC and message queues)"),
+        (CloneFlags::CLONE_NEWUTS, "NEWUTS (own hostname)"),
+        (CloneFlags::CLONE_NEWCGROUP, "NEWCGROUP (own cgroup root)"),
+    ];
+    let list: Vec<&str> = names
+        .iter()
+        .filter(|(f, _)| flags.contains(*f))
+        .map(|(_, n)| *n)
+        .collect();
+    if list.is_empty() {
+        "no new namespaces".into()
+    } else {
+        list.join(" | ")
+    }
+}
+
+pub fn plan(linux: &Linux, config: &str) -> Result<Plan> {
+    let mut plan = Plan {
+        clone_flags: CloneFlags::empty(),
+        new_time: false,
+        join: Vec::new(),
+    };
+    let mut seen = CloneFlags::empty();
+    for ns in linux.namespaces().iter().flatten() {
+        let flag = flag_of(ns.typ());
+        if seen.contains(flag) {
+            return Err(Error::config(
+                config,
+                format!("linux.namespaces: {:?} is listed twice", ns.typ()),
+            ));
+        }
+        seen |= flag;
+        match ns.path() {
+            Some(path) => {
+                if ns.typ() == LinuxNamespaceType::User {
+                    return Err(Error::Unsupported(
+                        "linux.namespaces: joining an existing user namespace by path".into(),
+                    ));
+                }
+                plan.join.push((flag, path.clone()));
+            }
+            None if ns.typ() == LinuxNamespaceType::Time => plan.new_time = true,
+            None => plan.clone_flags |= flag,
+        }
+    }
+    let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if has_maps && !plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
+        return Err(Error::config(
+            config,
+            "linux.uidMappings is set, but linux.namespaces has no new user namespace",
+        ));
+    }
+    if linux.time_offsets().is_some() && !plan.new_time {
+        return Err(Error::config(
+            config,
+            "linux.timeOffsets is set, but linux.namespaces has no new time namespace",
+        ));
+    }
+    Ok(plan)
+}
+
+/// The runtime's own pid and time namespaces "for children", saved so they
+/// can be restored after the init is cloned.
+pub struct ForChildren {
+    saved: Vec<(CloneFlags, File)>,
+}
+
+/// Before the clone: join (or create) the namespaces that only apply to
+/// children, so the init is born inside them.
+pub fn enter_for_child(plan: &Plan, linux: &Linux) -> Result<ForChildren> {
+    let mut saved = Vec::new();
+    let child_only = [
+        (CloneFlags::CLONE_NEWPID, "pid"),
+        (CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time"),
+    ];
+    for (flag, path) in &plan.join {
+        let Some((_, name)) = child_only.iter().find(|(f, _)| f == flag) else {
+            continue;
+        };
+        saved.push((*flag, open_ns(&format!("/proc/self/ns/{name}_for_children"))?));
+        setns_path(*flag, path)?;
+    }
+    if plan.new_time {
+        let flag = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+        saved.push((flag, open_ns("/proc/self/ns/time_for_children")?));
+        explain::kernel(
+            "unshare",
+            format_args!("(CLONE_NEWTIME)"),
+            "a new time namespace applies to the runtime's next child: the init",
+            || nix::sched::unshare(flag),
+        )?;
+        write_time_offsets(linux)?;
+    }
+    Ok(ForChildren { saved })
+}
+
+impl ForChildren {
+    /// After the clone: later children of the runtime (hooks) stay on the host.
+    pub fn restore(self) -> Result<()> {
+        for (flag, file) in self.saved {
+            explain::kernel(
+                "setns",
+                format_args!("(own namespace, {flag:?})"),
+                "back to the runtime's own namespace so hooks do not start in the container's",
+                || nix::sched::setns(file.as_fd(), flag),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn open_ns(path: &str) -> Result<File> {
+    File::open(path).map_err(|e| Error::Kernel {
+        call: "open".into(),
+        target: path.into(),
+        errno: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+    })
+}
+
+/// `setns(2)`: move the calling process into an existing namespace.
+pub fn setns_path(flag: CloneFlags, path: &std::path::Path) -> Result<()> {
+    let file = open_ns(&path.to_string_lossy())?;
+    explain::kernel(
+        "setns",
+        format_args!("({}, {flag:?})", path.display()),
+        "join a namespace that already exists instead of making a new one",
+        || nix::sched::setns(file.as_fd(), flag),
+    )
+}
+
+/// In the init: join the existing namespaces that apply to the caller.
+pub fn join_existing(plan: &Plan) -> Result<()> {
+    // The mount namespace last: the other paths are host paths.
+    let order = [
+        CloneFlags::CLONE_NEWIPC,
+        CloneFlags::CLONE_NEWUTS,
+        CloneFlags::CLONE_NEWNET,
+        CloneFlags::CLONE_NEWCGROUP,
+        CloneFlags::CLONE_NEWNS,
+    ];
+    for flag in order {
+        if let Some((_, path)) = plan.join.iter().find(|(f, _)| *f == flag) {
+            setns_path(flag, path)?;
+        }
+    }
+    Ok(())
+}
+
+/// The clocks' offsets must be written before any process enters the new
+/// time namespace.
+fn write_time_offsets(linux: &Linux) -> Result<()> {
+    let Some(offsets) = linux.time_offsets() else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        text += &format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0));
+    }
+    explain::kernel(
+        "write",
+        format_args!("/proc/self/timens_offsets = {:?}", text.trim_end()),
+        "shift the container's monotonic and boot clocks",
+        || {
+            std::fs::write("/proc/self/timens_offsets", &text)
+                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        },
+    )
+}
+
+/// `sethostname(2)` and `setdomainname(2)` in the container's uts namespace.
+pub fn set_hostname(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    if let Some(name) = spec.hostname() {
+        explain::kernel(
+            "sethostname",
+            format_args!("{name:?}"),
+            "the uts namespace gives the container its own host name",
+            || nix::unistd::sethostname(name),
+        )?;
+    }
+    if let Some(name) = spec.domainname() {
+        explain::kernel(
+            "setdomainname",
+            format_args!("{name:?}"),
+            "the uts namespace gives the container its own domain name",
+            || crate::sys::setdomainname(name),
+        )?;
+    }
+    Ok(())
+}
