@@ -53,14 +53,23 @@ fn default_devices_work() {
     let o = c.run_fg();
     o.assert_ok();
     let lines: Vec<&str> = o.stdout.lines().map(|l| l.trim()).collect();
-    assert_eq!(lines, vec!["null-ok", "00000000", "16", "full-ENOSPC"], "{}", o.describe());
+    assert_eq!(
+        lines,
+        vec!["null-ok", "00000000", "16", "full-ENOSPC"],
+        "{}",
+        o.describe()
+    );
 }
 
 #[test]
 fn dev_symlinks() {
     let c = Container::with_args(
         "dev_links",
-        &["sh", "-c", "for l in ptmx fd stdin stdout stderr; do echo \"$l=$(readlink /dev/$l)\"; done"],
+        &[
+            "sh",
+            "-c",
+            "for l in ptmx fd stdin stdout stderr; do echo \"$l=$(readlink /dev/$l)\"; done",
+        ],
     );
     let o = c.run_fg();
     o.assert_ok();
@@ -93,8 +102,18 @@ fn linux_devices_entry_created() {
     let o = c.run_fg();
     o.assert_ok();
     let lines: Vec<&str> = o.stdout.lines().collect();
-    assert_eq!(lines.first(), Some(&"/dev/mydev|1:3|character special file|666"), "{}", o.describe());
-    assert_eq!(lines.get(1), Some(&"/dev/sub/otherdev|1:5|character special file|600"), "{}", o.describe());
+    assert_eq!(
+        lines.first(),
+        Some(&"/dev/mydev|1:3|character special file|666"),
+        "{}",
+        o.describe()
+    );
+    assert_eq!(
+        lines.get(1),
+        Some(&"/dev/sub/otherdev|1:5|character special file|600"),
+        "{}",
+        o.describe()
+    );
     assert_eq!(lines.get(2), Some(&"65534:65534"), "{}", o.describe());
     // The host's /dev is untouched.
     assert!(!std::path::Path::new("/dev/mydev").exists());

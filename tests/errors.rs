@@ -15,7 +15,11 @@ fn assert_clean_failure(c: &Container, o: &Out, needles: &[&str]) {
         o.cmd,
         o.describe()
     );
-    assert!(c.root_entries().is_empty(), "--root not empty after failure: {:?}", c.root_entries());
+    assert!(
+        c.root_entries().is_empty(),
+        "--root not empty after failure: {:?}",
+        c.root_entries()
+    );
     c.state().assert_fail();
     c.assert_no_traces();
 }
@@ -47,15 +51,24 @@ fn invalid_json_reports_position() {
     let o = c.create();
     assert_clean_failure(&c, &o, &["config.json"]);
     let lc = line_column(&o.stderr);
-    assert!(lc.is_some(), "no `line N column M` in stderr: {}", o.describe());
+    assert!(
+        lc.is_some(),
+        "no `line N column M` in stderr: {}",
+        o.describe()
+    );
     assert_eq!(lc.unwrap().0, 3, "wrong line reported: {}", o.stderr);
 }
 
 #[test]
 fn config_json_wrong_types() {
     let mut c = Container::new("err_types");
-    c.raw_config = Some(default_config(&["true"]).replacen("\"terminal\":false", "\"terminal\":\"no\"", 1));
-    assert!(c.raw_config.as_ref().unwrap().contains("\"terminal\":\"no\""));
+    c.raw_config =
+        Some(default_config(&["true"]).replacen("\"terminal\":false", "\"terminal\":\"no\"", 1));
+    assert!(c
+        .raw_config
+        .as_ref()
+        .unwrap()
+        .contains("\"terminal\":\"no\""));
     let o = c.create();
     assert_clean_failure(&c, &o, &["config.json", "terminal"]);
 }
@@ -96,7 +109,11 @@ fn invalid_container_ids() {
             "stderr for id {bad:?} does not mention the id: {}",
             o.describe()
         );
-        assert!(c.root_entries().is_empty(), "entries after id {bad:?}: {:?}", c.root_entries());
+        assert!(
+            c.root_entries().is_empty(),
+            "entries after id {bad:?}: {:?}",
+            c.root_entries()
+        );
         assert!(
             !c.root.parent().unwrap().join("escape").exists(),
             "id {bad:?} created state outside --root"
@@ -128,7 +145,11 @@ fn start_running_container_fails() {
     let o = c.start();
     o.assert_fail();
     let low = o.stderr.to_lowercase();
-    assert!(low.contains("running") || low.contains("created"), "{}", o.describe());
+    assert!(
+        low.contains("running") || low.contains("created"),
+        "{}",
+        o.describe()
+    );
     assert_eq!(c.status(), "running");
 }
 
@@ -185,7 +206,11 @@ fn kill_invalid_signal() {
     c.create_and_start();
     let o = c.kill(Some("SIGNOTREAL"));
     o.assert_fail();
-    assert_eq!(c.status(), "running", "bad signal must not affect the container");
+    assert_eq!(
+        c.status(),
+        "running",
+        "bad signal must not affect the container"
+    );
 }
 
 #[test]

@@ -7,7 +7,14 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-const ORDER: [&str; 6] = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
+const ORDER: [&str; 6] = [
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
 
 /// Script logging the state (stdin) to NAME.json and NAME to `log`, in the
 /// host dir when visible, else in /hooklog (the same dir bind-mounted into
@@ -24,9 +31,14 @@ fn all_hooks_fire_in_order_with_state() {
     let mut c = Container::with_args("hk_order", &["sh", "-c", "echo user-process-ran"]);
     let log = host_dir(&c, "hooklog");
     let log_s = log.to_string_lossy().to_string();
-    c.spec.mounts.push(mount_json("/hooklog", "bind", &log_s, &["rbind", "rw"]));
+    c.spec
+        .mounts
+        .push(mount_json("/hooklog", "bind", &log_s, &["rbind", "rw"]));
     for name in ORDER {
-        c.spec.hooks.push((name.to_string(), sh_hook(&logging_script(&log_s, name), None)));
+        c.spec.hooks.push((
+            name.to_string(),
+            sh_hook(&logging_script(&log_s, name), None),
+        ));
     }
     let host_hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
 
@@ -42,18 +54,32 @@ fn all_hooks_fire_in_order_with_state() {
     let started_log = fs::read_to_string(log.join("log")).unwrap_or_default();
     assert_eq!(
         started_log.lines().collect::<Vec<_>>(),
-        vec!["prestart", "createRuntime", "createContainer", "startContainer", "poststart"],
+        vec![
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart"
+        ],
         "hooks after start (poststart must have run before start returned)"
     );
     c.wait_status("stopped", SHORT);
     assert_eq!(c.container_stdout().trim(), "user-process-ran");
     c.delete(false).assert_ok();
     let full = fs::read_to_string(log.join("log")).unwrap_or_default();
-    assert_eq!(full.lines().collect::<Vec<_>>(), ORDER.to_vec(), "hook order");
+    assert_eq!(
+        full.lines().collect::<Vec<_>>(),
+        ORDER.to_vec(),
+        "hook order"
+    );
 
     for name in ORDER {
         let st = fs::read_to_string(log.join(format!("{name}.json"))).unwrap_or_default();
-        assert_eq!(json_field(&st, "id").as_deref(), Some(c.id.as_str()), "{name} state stdin: {st:?}");
+        assert_eq!(
+            json_field(&st, "id").as_deref(),
+            Some(c.id.as_str()),
+            "{name} state stdin: {st:?}"
+        );
         if name != "poststop" {
             assert_eq!(
                 json_field(&st, "pid").and_then(|p| p.parse::<i32>().ok()),
@@ -62,15 +88,27 @@ fn all_hooks_fire_in_order_with_state() {
             );
         }
         let b = json_field(&st, "bundle").unwrap_or_default();
-        assert_eq!(fs::canonicalize(&b).ok(), fs::canonicalize(&c.bundle).ok(), "{name} bundle: {st:?}");
+        assert_eq!(
+            fs::canonicalize(&b).ok(),
+            fs::canonicalize(&c.bundle).ok(),
+            "{name} bundle: {st:?}"
+        );
     }
     // Runtime-namespace hooks see the host, container-namespace hooks the container.
     let host_of = |n: &str| fs::read_to_string(log.join(format!("{n}.host"))).unwrap_or_default();
     for n in ["prestart", "createRuntime", "poststart", "poststop"] {
-        assert_eq!(host_of(n), host_hostname, "{n} did not run in the host uts namespace");
+        assert_eq!(
+            host_of(n),
+            host_hostname,
+            "{n} did not run in the host uts namespace"
+        );
     }
     for n in ["createContainer", "startContainer"] {
-        assert_eq!(host_of(n).trim(), "puncker", "{n} did not run in the container uts namespace");
+        assert_eq!(
+            host_of(n).trim(),
+            "puncker",
+            "{n} did not run in the container uts namespace"
+        );
     }
 }
 
@@ -79,7 +117,9 @@ fn start_container_hook_path_resolves_in_container() {
     let mut c = Container::with_args("hk_incontainer", &["true"]);
     let log = host_dir(&c, "hooklog");
     let log_s = log.to_string_lossy().to_string();
-    c.spec.mounts.push(mount_json("/hooklog", "bind", &log_s, &["rbind", "rw"]));
+    c.spec
+        .mounts
+        .push(mount_json("/hooklog", "bind", &log_s, &["rbind", "rw"]));
     // This path exists only inside the rootfs.
     let name = format!("only-in-container-{}.sh", c.id);
     let script = c.rootfs.join(&name);
@@ -88,20 +128,33 @@ fn start_container_hook_path_resolves_in_container() {
     assert!(!std::path::Path::new(&format!("/{name}")).exists());
     c.spec.hooks.push((
         "startContainer".into(),
-        format!("{{\"path\":{},\"args\":[\"x\",\"arg1\"]}}", js(&format!("/{name}"))),
+        format!(
+            "{{\"path\":{},\"args\":[\"x\",\"arg1\"]}}",
+            js(&format!("/{name}"))
+        ),
     ));
     c.create_and_start();
     c.wait_status("stopped", SHORT);
-    assert_eq!(fs::read_to_string(log.join("start.out")).unwrap_or_default(), "ran arg1\n");
+    assert_eq!(
+        fs::read_to_string(log.join("start.out")).unwrap_or_default(),
+        "ran arg1\n"
+    );
 }
 
 #[test]
 fn failing_create_runtime_hook_fails_create() {
     let mut c = Container::new("hk_fail");
-    c.spec.hooks.push(("createRuntime".into(), sh_hook("echo hook-failing >&2; exit 3", None)));
+    c.spec.hooks.push((
+        "createRuntime".into(),
+        sh_hook("echo hook-failing >&2; exit 3", None),
+    ));
     let o = c.create();
     o.assert_fail();
-    assert!(c.root_entries().is_empty(), "state left under --root: {:?}", c.root_entries());
+    assert!(
+        c.root_entries().is_empty(),
+        "state left under --root: {:?}",
+        c.root_entries()
+    );
     c.state().assert_fail();
     c.assert_no_traces();
 }
@@ -109,9 +162,15 @@ fn failing_create_runtime_hook_fails_create() {
 #[test]
 fn failing_prestart_hook_fails_create() {
     let mut c = Container::new("hk_fail_pre");
-    c.spec.hooks.push(("prestart".into(), sh_hook("exit 1", None)));
+    c.spec
+        .hooks
+        .push(("prestart".into(), sh_hook("exit 1", None)));
     c.create().assert_fail();
-    assert!(c.root_entries().is_empty(), "state left under --root: {:?}", c.root_entries());
+    assert!(
+        c.root_entries().is_empty(),
+        "state left under --root: {:?}",
+        c.root_entries()
+    );
     c.assert_no_traces();
 }
 
@@ -120,16 +179,33 @@ fn hook_timeout_is_enforced() {
     let mut c = Container::new("hk_timeout");
     let done = c.dir.join("hook-finished");
     // The sleeper does not hold the hook's stdio, so only the hook shell matters.
-    let script = format!("sleep 6 </dev/null >/dev/null 2>&1; touch {}; : {}", done.display(), c.marker);
-    c.spec.hooks.push(("createRuntime".into(), sh_hook(&script, Some(1))));
+    let script = format!(
+        "sleep 6 </dev/null >/dev/null 2>&1; touch {}; : {}",
+        done.display(),
+        c.marker
+    );
+    c.spec
+        .hooks
+        .push(("createRuntime".into(), sh_hook(&script, Some(1))));
     let o = c.create();
     o.assert_fail();
-    assert!(o.elapsed < Duration::from_secs(5), "create took {:?}; timeout ignored", o.elapsed);
-    assert!(c.root_entries().is_empty(), "state left under --root: {:?}", c.root_entries());
+    assert!(
+        o.elapsed < Duration::from_secs(5),
+        "create took {:?}; timeout ignored",
+        o.elapsed
+    );
+    assert!(
+        c.root_entries().is_empty(),
+        "state left under --root: {:?}",
+        c.root_entries()
+    );
     // The hook itself must have been killed.
     std::thread::sleep(Duration::from_millis(200));
     let procs = processes_matching(&[&c.marker], &[]);
-    assert!(procs.is_empty(), "hook still running after timeout: {procs:?}");
+    assert!(
+        procs.is_empty(),
+        "hook still running after timeout: {procs:?}"
+    );
     std::thread::sleep(Duration::from_secs(6));
     assert!(!done.exists(), "hook ran to completion despite its timeout");
 }
@@ -138,7 +214,10 @@ fn hook_timeout_is_enforced() {
 fn poststop_runs_on_forced_delete() {
     let mut c = Container::new("hk_poststop");
     let flag = c.dir.join("poststop-ran");
-    c.spec.hooks.push(("poststop".into(), sh_hook(&format!("cat > {}", flag.display()), None)));
+    c.spec.hooks.push((
+        "poststop".into(),
+        sh_hook(&format!("cat > {}", flag.display()), None),
+    ));
     c.create_and_start();
     assert!(!flag.exists());
     c.delete(true).assert_ok();

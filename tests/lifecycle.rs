@@ -12,11 +12,24 @@ fn create_start_stop_delete() {
     c.create().assert_ok();
 
     let st = c.state_json();
-    assert_eq!(json_field(&st, "status").as_deref(), Some("created"), "state: {st}");
-    assert_eq!(json_field(&st, "id").as_deref(), Some(c.id.as_str()), "state: {st}");
-    let pid: i32 = json_field(&st, "pid").and_then(|p| p.parse().ok()).expect("pid in state");
+    assert_eq!(
+        json_field(&st, "status").as_deref(),
+        Some("created"),
+        "state: {st}"
+    );
+    assert_eq!(
+        json_field(&st, "id").as_deref(),
+        Some(c.id.as_str()),
+        "state: {st}"
+    );
+    let pid: i32 = json_field(&st, "pid")
+        .and_then(|p| p.parse().ok())
+        .expect("pid in state");
     assert!(pid > 0, "pid must be > 0, state: {st}");
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} not alive");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} not alive"
+    );
     let bundle = json_field(&st, "bundle").expect("bundle in state");
     assert_eq!(
         fs::canonicalize(&bundle).ok(),
@@ -36,11 +49,17 @@ fn create_start_stop_delete() {
 
     c.delete(false).assert_ok();
     c.state().assert_fail();
-    assert!(c.root_entries_for_id().is_empty(), "root still has {:?}", c.root_entries_for_id());
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists() || {
-        // pid may have been recycled; make sure it is not our container
-        c.leaked_processes().is_empty()
-    });
+    assert!(
+        c.root_entries_for_id().is_empty(),
+        "root still has {:?}",
+        c.root_entries_for_id()
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
+            // pid may have been recycled; make sure it is not our container
+            c.leaked_processes().is_empty()
+        }
+    );
 }
 
 #[test]
@@ -50,7 +69,11 @@ fn state_is_running_while_process_lives() {
     assert_eq!(c.status(), "running");
     assert_eq!(c.pid(), pid);
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert_eq!(String::from_utf8_lossy(&cmdline), "sleep\x001000\x00", "init is not the user process");
+    assert_eq!(
+        String::from_utf8_lossy(&cmdline),
+        "sleep\x001000\x00",
+        "init is not the user process"
+    );
     c.kill(Some("KILL")).assert_ok();
     c.wait_status("stopped", SHORT);
     c.delete(false).assert_ok();
@@ -103,7 +126,10 @@ fn run_detach() {
     c.write_config_now();
     let o = c.rt(&["run", "--detach", "--bundle", &b, &c.id]);
     o.assert_ok();
-    assert!(o.elapsed < Duration::from_secs(15), "run --detach did not return promptly");
+    assert!(
+        o.elapsed < Duration::from_secs(15),
+        "run --detach did not return promptly"
+    );
     assert_eq!(c.status(), "running");
     let pid = c.pid();
     assert!(fs::metadata(format!("/proc/{pid}")).is_ok());
@@ -118,7 +144,10 @@ fn pid_file_matches_state() {
     let pfs = pf.to_string_lossy().to_string();
     c.create_with(&["--pid-file", &pfs]).assert_ok();
     let content = fs::read_to_string(&pf).expect("pid file written");
-    let pid_in_file: i32 = content.trim().parse().unwrap_or_else(|_| panic!("bad pid file {content:?}"));
+    let pid_in_file: i32 = content
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("bad pid file {content:?}"));
     assert_eq!(pid_in_file, c.pid());
     assert!(pid_in_file > 0);
 }
@@ -127,14 +156,21 @@ fn pid_file_matches_state() {
 fn kill_default_is_sigterm() {
     let c = Container::with_args(
         "lc_term",
-        &["sh", "-c", "trap 'echo got-TERM; exit 42' TERM; echo ready; while true; do sleep 0.05; done"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-TERM; exit 42' TERM; echo ready; while true; do sleep 0.05; done",
+        ],
     );
     c.create_and_start();
     c.wait_stdout("ready", SHORT);
     c.kill(None).assert_ok();
     c.wait_status("stopped", SHORT);
     let out = c.container_stdout();
-    assert!(out.contains("got-TERM"), "default signal was not SIGTERM; stdout {out:?}");
+    assert!(
+        out.contains("got-TERM"),
+        "default signal was not SIGTERM; stdout {out:?}"
+    );
 }
 
 #[test]
@@ -160,7 +196,10 @@ fn kill_by_signal_name_hup() {
     c.kill(Some("HUP")).assert_ok();
     c.wait_status("stopped", SHORT);
     let out = c.container_stdout();
-    assert!(out.contains("got-HUP") && !out.contains("got-TERM"), "stdout {out:?}");
+    assert!(
+        out.contains("got-HUP") && !out.contains("got-TERM"),
+        "stdout {out:?}"
+    );
 }
 
 #[test]
@@ -169,11 +208,17 @@ fn list_shows_container() {
     c.create().assert_ok();
     let o = c.rt(&["list"]);
     o.assert_ok();
-    let line = o.stdout.lines().find(|l| l.split_whitespace().next() == Some(c.id.as_str()));
+    let line = o
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(c.id.as_str()));
     let line = line.unwrap_or_else(|| panic!("list does not show {}: {}", c.id, o.stdout));
     assert!(line.contains("created"), "list line lacks status: {line}");
     let pid = c.pid().to_string();
-    assert!(line.split_whitespace().any(|w| w == pid), "list line lacks pid {pid}: {line}");
+    assert!(
+        line.split_whitespace().any(|w| w == pid),
+        "list line lacks pid {pid}: {line}"
+    );
 
     let o = c.rt(&["list", "--format", "json"]);
     o.assert_ok();
@@ -195,7 +240,10 @@ fn list_empty_root() {
     o.assert_ok();
     assert!(!o.stdout.contains(&c.id));
     let t = o.stdout.trim();
-    assert!(t == "null" || t == "[]", "unexpected empty list output {t:?}");
+    assert!(
+        t == "null" || t == "[]",
+        "unexpected empty list output {t:?}"
+    );
 }
 
 #[test]
@@ -206,8 +254,11 @@ fn delete_created_container() {
     c.delete(false).assert_ok();
     c.state().assert_fail();
     assert!(
-        wait_until(SHORT, || !std::path::Path::new(&format!("/proc/{pid}")).exists()
-            || fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true)),
+        wait_until(SHORT, || !std::path::Path::new(&format!("/proc/{pid}"))
+            .exists()
+            || fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)),
         "init {pid} of deleted created container still alive"
     );
     c.assert_no_traces();
@@ -288,7 +339,14 @@ fn rlimit_nofile_applied() {
 
 #[test]
 fn no_new_privileges_and_caps() {
-    let c = Container::with_args("lc_caps", &["sh", "-c", "grep -E '^(NoNewPrivs|CapEff|CapBnd):' /proc/self/status"]);
+    let c = Container::with_args(
+        "lc_caps",
+        &[
+            "sh",
+            "-c",
+            "grep -E '^(NoNewPrivs|CapEff|CapBnd):' /proc/self/status",
+        ],
+    );
     let o = c.run_fg();
     o.assert_ok();
     // CAP_KILL(5), CAP_NET_BIND_SERVICE(10), CAP_AUDIT_WRITE(29)
@@ -301,8 +359,18 @@ fn no_new_privileges_and_caps() {
             .map(|s| s.to_string())
     };
     assert_eq!(field("NoNewPrivs:").as_deref(), Some("1"), "{}", o.stdout);
-    assert_eq!(field("CapEff:").as_deref(), Some(want.as_str()), "{}", o.stdout);
-    assert_eq!(field("CapBnd:").as_deref(), Some(want.as_str()), "{}", o.stdout);
+    assert_eq!(
+        field("CapEff:").as_deref(),
+        Some(want.as_str()),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        field("CapBnd:").as_deref(),
+        Some(want.as_str()),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]

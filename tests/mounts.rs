@@ -32,14 +32,35 @@ fn mounts_in_config_order_with_flags() {
         "mnt_order",
         &["sh", "-c", "cat /proc/self/mountinfo; echo ===; cp /bin/busybox /data/bb && /data/bb true && echo EXEC-OK; echo end"],
     );
-    c.spec.mounts.push(mount_json("/data", "tmpfs", "tmpfs", &["noexec", "nosuid", "nodev", "size=1m", "mode=0750"]));
-    c.spec.mounts.push(mount_json("/data/sub", "tmpfs", "tmpfs", &["size=512k"]));
-    c.spec.mounts.push(mount_json("/zz", "tmpfs", "tmpfs", &["ro"]));
+    c.spec.mounts.push(mount_json(
+        "/data",
+        "tmpfs",
+        "tmpfs",
+        &["noexec", "nosuid", "nodev", "size=1m", "mode=0750"],
+    ));
+    c.spec
+        .mounts
+        .push(mount_json("/data/sub", "tmpfs", "tmpfs", &["size=512k"]));
+    c.spec
+        .mounts
+        .push(mount_json("/zz", "tmpfs", "tmpfs", &["ro"]));
     let o = c.run_fg();
     o.assert_ok();
     let (mi, rest) = o.stdout.split_once("===").expect("separator");
     let mounts = parse_mountinfo(mi);
-    let order = ["/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup", "/data", "/data/sub", "/zz"];
+    let order = [
+        "/",
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/data",
+        "/data/sub",
+        "/zz",
+    ];
     let mut last = None;
     for dest in order {
         let idx = mounts.iter().position(|m| m.0 == dest);
@@ -54,15 +75,27 @@ fn mounts_in_config_order_with_flags() {
     for f in ["noexec", "nosuid", "nodev", "rw"] {
         assert!(has_opt(&data.1, f), "/data lacks {f}: {data:?}");
     }
-    assert!(has_opt(&data.3, "size=1024k"), "/data size not applied: {data:?}");
-    assert!(has_opt(&data.3, "mode=750"), "/data mode not applied: {data:?}");
+    assert!(
+        has_opt(&data.3, "size=1024k"),
+        "/data size not applied: {data:?}"
+    );
+    assert!(
+        has_opt(&data.3, "mode=750"),
+        "/data mode not applied: {data:?}"
+    );
     let zz = mounts.iter().find(|m| m.0 == "/zz").unwrap();
     assert!(has_opt(&zz.1, "ro"), "/zz not read-only: {zz:?}");
     // noexec is effective, not only displayed.
-    assert!(!rest.contains("EXEC-OK"), "executed a binary from a noexec mount: {rest}");
+    assert!(
+        !rest.contains("EXEC-OK"),
+        "executed a binary from a noexec mount: {rest}"
+    );
     // Default mounts carry their flags too.
     let sys = mounts.iter().find(|m| m.0 == "/sys").unwrap();
-    assert!(has_opt(&sys.1, "ro") && has_opt(&sys.1, "nosuid"), "/sys flags: {sys:?}");
+    assert!(
+        has_opt(&sys.1, "ro") && has_opt(&sys.1, "nosuid"),
+        "/sys flags: {sys:?}"
+    );
     let dev = mounts.iter().find(|m| m.0 == "/dev").unwrap();
     assert_eq!(dev.2, "tmpfs");
     assert!(has_opt(&dev.3, "mode=755"), "/dev: {dev:?}");
@@ -77,15 +110,27 @@ fn mounts_in_config_order_with_flags() {
 fn bind_mount_host_dir() {
     let mut c = Container::with_args(
         "mnt_bind",
-        &["sh", "-c", "cat /mnt/host/file; echo from-container > /mnt/host/written"],
+        &[
+            "sh",
+            "-c",
+            "cat /mnt/host/file; echo from-container > /mnt/host/written",
+        ],
     );
     let hd = host_dir(&c, "hostdir");
     fs::write(hd.join("file"), "hello-from-host\n").unwrap();
-    c.spec.mounts.push(mount_json("/mnt/host", "bind", &hd.to_string_lossy(), &["rbind", "rw"]));
+    c.spec.mounts.push(mount_json(
+        "/mnt/host",
+        "bind",
+        &hd.to_string_lossy(),
+        &["rbind", "rw"],
+    ));
     let o = c.run_fg();
     o.assert_ok();
     assert_eq!(o.stdout, "hello-from-host\n");
-    assert_eq!(fs::read_to_string(hd.join("written")).unwrap(), "from-container\n");
+    assert_eq!(
+        fs::read_to_string(hd.join("written")).unwrap(),
+        "from-container\n"
+    );
     c.delete(false);
     c.assert_no_traces();
 }
@@ -114,15 +159,27 @@ fn readonly_bind_refuses_writes() {
     );
     let hd = host_dir(&c, "rodir");
     fs::write(hd.join("file"), "ro-content\n").unwrap();
-    c.spec.mounts.push(mount_json("/ro", "bind", &hd.to_string_lossy(), &["bind", "ro"]));
+    c.spec.mounts.push(mount_json(
+        "/ro",
+        "bind",
+        &hd.to_string_lossy(),
+        &["bind", "ro"],
+    ));
     let o = c.run_fg();
     o.assert_ok();
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines.first(), Some(&"ro-content"), "{}", o.describe());
     assert_eq!(lines.get(1), Some(&"DENIED"), "{}", o.describe());
-    assert!(!hd.join("new").exists(), "write went through a read-only bind");
+    assert!(
+        !hd.join("new").exists(),
+        "write went through a read-only bind"
+    );
     let mi = parse_mountinfo(lines.get(2).unwrap_or(&""));
-    assert!(mi.first().map_or(false, |m| has_opt(&m.1, "ro")), "{}", o.stdout);
+    assert!(
+        mi.first().map_or(false, |m| has_opt(&m.1, "ro")),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]
@@ -137,7 +194,11 @@ fn readonly_root_refuses_writes() {
     assert!(o.stdout.starts_with("DENIED\n"), "{}", o.describe());
     assert!(!c.rootfs.join("x").exists());
     let root = parse_mountinfo(o.stdout.lines().nth(1).unwrap_or(""));
-    assert!(root.first().map_or(false, |m| has_opt(&m.1, "ro")), "/ not ro: {}", o.stdout);
+    assert!(
+        root.first().map_or(false, |m| has_opt(&m.1, "ro")),
+        "/ not ro: {}",
+        o.stdout
+    );
 }
 
 #[test]
@@ -164,21 +225,31 @@ fn root_optional_fields(c: &Container) -> String {
         .unwrap_or_else(|| panic!("no / in mountinfo:\n{}", o.stdout))
         .to_string();
     let left = line.split(" - ").next().unwrap();
-    left.split_whitespace().skip(6).collect::<Vec<_>>().join(" ")
+    left.split_whitespace()
+        .skip(6)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]
 fn rootfs_propagation_private() {
     let mut c = Container::with_args("mnt_prop_private", &["cat", "/proc/self/mountinfo"]);
-    c.spec.linux_extra.push("\"rootfsPropagation\":\"private\"".into());
+    c.spec
+        .linux_extra
+        .push("\"rootfsPropagation\":\"private\"".into());
     let opt = root_optional_fields(&c);
-    assert!(!opt.contains("shared:") && !opt.contains("master:"), "root not private: {opt:?}");
+    assert!(
+        !opt.contains("shared:") && !opt.contains("master:"),
+        "root not private: {opt:?}"
+    );
 }
 
 #[test]
 fn rootfs_propagation_shared() {
     let mut c = Container::with_args("mnt_prop_shared", &["cat", "/proc/self/mountinfo"]);
-    c.spec.linux_extra.push("\"rootfsPropagation\":\"shared\"".into());
+    c.spec
+        .linux_extra
+        .push("\"rootfsPropagation\":\"shared\"".into());
     let opt = root_optional_fields(&c);
     assert!(opt.contains("shared:"), "root not shared: {opt:?}");
 }
@@ -200,18 +271,29 @@ fn masked_and_readonly_paths() {
 fn symlink_destination_cannot_escape_rootfs() {
     let mut c = Container::with_args(
         "mnt_escape",
-        &["sh", "-c", "cat /proc/self/mountinfo; echo ===; ls -a /evil/sub"],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/mountinfo; echo ===; ls -a /evil/sub",
+        ],
     );
     c.spec.root_readonly = false;
     // rootfs/evil -> <host dir> (absolute, outside the rootfs)
     let hd = host_dir(&c, "victim");
     fs::write(hd.join("sentinel"), "keep").unwrap();
     std::os::unix::fs::symlink(&hd, c.rootfs.join("evil")).unwrap();
-    c.spec.mounts.push(mount_json("/evil/sub", "tmpfs", "tmpfs", &["size=64k"]));
+    c.spec
+        .mounts
+        .push(mount_json("/evil/sub", "tmpfs", "tmpfs", &["size=64k"]));
     // A bind mount through the same symlink, writable, as a second vector.
     let src = host_dir(&c, "bindsrc");
     fs::write(src.join("payload"), "payload").unwrap();
-    c.spec.mounts.push(mount_json("/evil/bound", "bind", &src.to_string_lossy(), &["bind", "rw"]));
+    c.spec.mounts.push(mount_json(
+        "/evil/bound",
+        "bind",
+        &src.to_string_lossy(),
+        &["bind", "rw"],
+    ));
     let hd_s = hd.to_string_lossy().to_string();
     let mounts_before = host_mounts_matching(&hd_s);
     assert!(mounts_before.is_empty());
@@ -222,8 +304,15 @@ fn symlink_destination_cannot_escape_rootfs() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
-    assert_eq!(victim_entries, vec!["sentinel".to_string()], "runtime wrote into host dir through symlink");
-    assert!(host_mounts_matching(&hd_s).is_empty(), "host mount created at {hd_s}");
+    assert_eq!(
+        victim_entries,
+        vec!["sentinel".to_string()],
+        "runtime wrote into host dir through symlink"
+    );
+    assert!(
+        host_mounts_matching(&hd_s).is_empty(),
+        "host mount created at {hd_s}"
+    );
     if !o.ok() {
         // Refusing is acceptable, but then it must be clean.
         c.assert_no_traces();
@@ -241,7 +330,11 @@ fn symlink_destination_cannot_escape_rootfs() {
         mounts.iter().any(|m| m.0 == sub && m.2 == "tmpfs"),
         "tmpfs not mounted at {sub} inside the container:\n{mi}"
     );
-    assert!(c.rootfs.join(hd.strip_prefix("/").unwrap()).join("sub").is_dir());
+    assert!(c
+        .rootfs
+        .join(hd.strip_prefix("/").unwrap())
+        .join("sub")
+        .is_dir());
     c.delete(false).assert_ok();
     let victim_entries: Vec<String> = fs::read_dir(&hd)
         .unwrap()
@@ -256,12 +349,23 @@ fn symlink_destination_cannot_escape_rootfs() {
 fn no_host_mounts_leak_after_lifecycle() {
     let mut c = Container::new("mnt_noleak");
     let hd = host_dir(&c, "bindsrc");
-    c.spec.mounts.push(mount_json("/b", "bind", &hd.to_string_lossy(), &["rbind"]));
+    c.spec
+        .mounts
+        .push(mount_json("/b", "bind", &hd.to_string_lossy(), &["rbind"]));
     let pid = c.create_and_start();
-    assert!(c.leaked_mounts().is_empty(), "host sees container mounts: {:?}", c.leaked_mounts());
+    assert!(
+        c.leaked_mounts().is_empty(),
+        "host sees container mounts: {:?}",
+        c.leaked_mounts()
+    );
     // The container sees its bind mount.
     let inner = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
-    assert!(inner.lines().any(|l| l.split_whitespace().nth(4) == Some("/b")), "{inner}");
+    assert!(
+        inner
+            .lines()
+            .any(|l| l.split_whitespace().nth(4) == Some("/b")),
+        "{inner}"
+    );
     c.delete(true).assert_ok();
     c.assert_no_traces();
 }

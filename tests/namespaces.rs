@@ -22,7 +22,11 @@ fn all_namespaces_differ_from_host() {
     }
     assert!(same.is_empty(), "namespaces shared with the host: {same:?}");
     // Namespaces not requested stay shared with the host.
-    assert_eq!(ns_link(&pid, "user"), ns_link("self", "user"), "user ns not requested but unshared");
+    assert_eq!(
+        ns_link(&pid, "user"),
+        ns_link("self", "user"),
+        "user ns not requested but unshared"
+    );
 }
 
 #[test]
@@ -39,7 +43,11 @@ fn without_namespace_entry_it_is_shared() {
 fn process_is_pid_1() {
     let c = Container::with_args(
         "ns_pid1",
-        &["sh", "-c", "echo $$; cut -d' ' -f1 /proc/self/stat; ls /proc | grep -c '^[0-9]'"],
+        &[
+            "sh",
+            "-c",
+            "echo $$; cut -d' ' -f1 /proc/self/stat; ls /proc | grep -c '^[0-9]'",
+        ],
     );
     let o = c.run_fg();
     o.assert_ok();
@@ -47,34 +55,66 @@ fn process_is_pid_1() {
     assert_eq!(lines.first(), Some(&"1"), "{}", o.describe());
     // cut runs as a child of pid 1 in the new pid namespace: small pid.
     let child: i32 = lines.get(1).and_then(|s| s.parse().ok()).unwrap_or(-1);
-    assert!((2..100).contains(&child), "child pid {child} not in a fresh pid ns: {}", o.stdout);
+    assert!(
+        (2..100).contains(&child),
+        "child pid {child} not in a fresh pid ns: {}",
+        o.stdout
+    );
     // Only the container's processes are visible in its /proc.
     let nprocs: i32 = lines.get(2).and_then(|s| s.parse().ok()).unwrap_or(-1);
-    assert!((1..10).contains(&nprocs), "container /proc shows {nprocs} processes");
+    assert!(
+        (1..10).contains(&nprocs),
+        "container /proc shows {nprocs} processes"
+    );
 }
 
 #[test]
 fn hostname_and_domainname() {
     let mut c = Container::with_args(
         "ns_hostname",
-        &["sh", "-c", "hostname; cat /proc/sys/kernel/hostname; cat /proc/sys/kernel/domainname"],
+        &[
+            "sh",
+            "-c",
+            "hostname; cat /proc/sys/kernel/hostname; cat /proc/sys/kernel/domainname",
+        ],
     );
     c.spec.hostname = Some("box-one".into());
-    c.spec.top_extra.push("\"domainname\":\"example.test\"".into());
+    c.spec
+        .top_extra
+        .push("\"domainname\":\"example.test\"".into());
     let host_hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let o = c.run_fg();
     o.assert_ok();
-    assert_eq!(o.stdout, "box-one\nbox-one\nexample.test\n", "{}", o.describe());
-    assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_hostname, "host hostname changed");
+    assert_eq!(
+        o.stdout,
+        "box-one\nbox-one\nexample.test\n",
+        "{}",
+        o.describe()
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_hostname,
+        "host hostname changed"
+    );
 }
 
 #[test]
 fn network_namespace_has_only_loopback() {
-    let c = Container::with_args("ns_net", &["sh", "-c", "ls /sys/class/net; cat /proc/net/dev | tail -n +3 | cut -d: -f1"]);
+    let c = Container::with_args(
+        "ns_net",
+        &[
+            "sh",
+            "-c",
+            "ls /sys/class/net; cat /proc/net/dev | tail -n +3 | cut -d: -f1",
+        ],
+    );
     let o = c.run_fg();
     o.assert_ok();
     let ifaces: Vec<&str> = o.stdout.split_whitespace().collect();
-    assert!(ifaces.iter().all(|i| *i == "lo"), "unexpected interfaces: {ifaces:?}");
+    assert!(
+        ifaces.iter().all(|i| *i == "lo"),
+        "unexpected interfaces: {ifaces:?}"
+    );
     assert!(ifaces.contains(&"lo"));
 }
 
@@ -82,21 +122,39 @@ fn network_namespace_has_only_loopback() {
 fn user_namespace_mappings() {
     let mut c = Container::with_args(
         "ns_user",
-        &["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"],
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+        ],
     );
     c.spec.namespaces.push(ns_json("user", None));
-    c.spec.linux_extra.push(
-        "\"uidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into(),
-    );
-    c.spec.linux_extra.push(
-        "\"gidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into(),
-    );
+    c.spec
+        .linux_extra
+        .push("\"uidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into());
+    c.spec
+        .linux_extra
+        .push("\"gidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into());
     let o = c.run_fg();
     o.assert_ok();
-    let rows: Vec<Vec<&str>> = o.stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = o
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert!(rows.len() >= 3, "{}", o.describe());
-    assert_eq!(rows[0], vec!["0", "100000", "65536"], "uid_map: {}", o.stdout);
-    assert_eq!(rows[1], vec!["0", "100000", "65536"], "gid_map: {}", o.stdout);
+    assert_eq!(
+        rows[0],
+        vec!["0", "100000", "65536"],
+        "uid_map: {}",
+        o.stdout
+    );
+    assert_eq!(
+        rows[1],
+        vec!["0", "100000", "65536"],
+        "gid_map: {}",
+        o.stdout
+    );
     assert_eq!(rows[2], vec!["0"], "{}", o.stdout);
 }
 
@@ -104,12 +162,12 @@ fn user_namespace_mappings() {
 fn user_namespace_host_view() {
     let mut c = Container::new("ns_user_host");
     c.spec.namespaces.push(ns_json("user", None));
-    c.spec.linux_extra.push(
-        "\"uidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into(),
-    );
-    c.spec.linux_extra.push(
-        "\"gidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into(),
-    );
+    c.spec
+        .linux_extra
+        .push("\"uidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into());
+    c.spec
+        .linux_extra
+        .push("\"gidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into());
     let pid = c.create_and_start();
     assert_ne!(ns_link(&pid.to_string(), "user"), ns_link("self", "user"));
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -121,7 +179,10 @@ fn user_namespace_host_view() {
 }
 
 fn uptime_secs(s: &str) -> f64 {
-    s.split_whitespace().next().and_then(|x| x.parse().ok()).unwrap_or(-1.0)
+    s.split_whitespace()
+        .next()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(-1.0)
 }
 
 #[test]
@@ -156,15 +217,38 @@ fn join_namespaces_by_path() {
 
     let mut b = Container::with_args("ns_join_b", &["sh", "-c", "hostname; exec sleep 1000"]);
     b.spec.hostname = None;
-    b.spec.namespaces = ["pid", "ipc", "mount", "cgroup"].iter().map(|t| ns_json(t, None)).collect();
-    b.spec.namespaces.push(ns_json("uts", Some(&format!("/proc/{apid}/ns/uts"))));
-    b.spec.namespaces.push(ns_json("network", Some(&format!("/proc/{apid}/ns/net"))));
+    b.spec.namespaces = ["pid", "ipc", "mount", "cgroup"]
+        .iter()
+        .map(|t| ns_json(t, None))
+        .collect();
+    b.spec
+        .namespaces
+        .push(ns_json("uts", Some(&format!("/proc/{apid}/ns/uts"))));
+    b.spec
+        .namespaces
+        .push(ns_json("network", Some(&format!("/proc/{apid}/ns/net"))));
     let bpid = b.create_and_start().to_string();
 
-    assert_eq!(ns_link(&bpid, "uts"), ns_link(&apid, "uts"), "uts not joined");
-    assert_eq!(ns_link(&bpid, "net"), ns_link(&apid, "net"), "net not joined");
-    assert_ne!(ns_link(&bpid, "pid"), ns_link(&apid, "pid"), "pid ns must be fresh");
-    assert_ne!(ns_link(&bpid, "mnt"), ns_link(&apid, "mnt"), "mnt ns must be fresh");
+    assert_eq!(
+        ns_link(&bpid, "uts"),
+        ns_link(&apid, "uts"),
+        "uts not joined"
+    );
+    assert_eq!(
+        ns_link(&bpid, "net"),
+        ns_link(&apid, "net"),
+        "net not joined"
+    );
+    assert_ne!(
+        ns_link(&bpid, "pid"),
+        ns_link(&apid, "pid"),
+        "pid ns must be fresh"
+    );
+    assert_ne!(
+        ns_link(&bpid, "mnt"),
+        ns_link(&apid, "mnt"),
+        "mnt ns must be fresh"
+    );
     assert_ne!(ns_link(&bpid, "uts"), ns_link("self", "uts"));
     let out = b.wait_stdout("\n", SHORT);
     assert_eq!(out.trim(), "alpha-host");
@@ -172,7 +256,10 @@ fn join_namespaces_by_path() {
     b.delete(true).assert_ok();
     assert_eq!(a.status(), "running");
     std::thread::sleep(Duration::from_millis(50));
-    assert!(std::path::Path::new(&format!("/proc/{apid}/ns/uts")).exists(), "A died with B");
+    assert!(
+        std::path::Path::new(&format!("/proc/{apid}/ns/uts")).exists(),
+        "A died with B"
+    );
 }
 
 #[test]

@@ -106,7 +106,10 @@ pub fn template_rootfs() -> &'static Path {
         )
         .unwrap();
         // tmp is world writable like on a real system.
-        let _ = Command::new("chmod").args(["1777"]).arg(tpl.join("tmp")).status();
+        let _ = Command::new("chmod")
+            .args(["1777"])
+            .arg(tpl.join("tmp"))
+            .status();
         tpl
     })
 }
@@ -117,8 +120,12 @@ fn cleanup_stale_base_dirs() {
     let Ok(rd) = fs::read_dir("/tmp") else { return };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        let Some(pid) = name.strip_prefix("pk-") else { continue };
-        let Ok(pid) = pid.parse::<u32>() else { continue };
+        let Some(pid) = name.strip_prefix("pk-") else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
         if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
@@ -208,8 +215,14 @@ pub fn contains_word(hay: &str, word: &str) -> bool {
     while let Some(i) = hay[from..].find(&word) {
         let s = from + i;
         let e = s + word.len();
-        let before = hay[..s].chars().next_back().map_or(true, |c| !c.is_alphanumeric());
-        let after = hay[e..].chars().next().map_or(true, |c| !c.is_alphanumeric());
+        let before = hay[..s]
+            .chars()
+            .next_back()
+            .map_or(true, |c| !c.is_alphanumeric());
+        let after = hay[e..]
+            .chars()
+            .next()
+            .map_or(true, |c| !c.is_alphanumeric());
         if before && after {
             return true;
         }
@@ -225,7 +238,12 @@ pub fn contains_word(hay: &str, word: &str) -> bool {
 /// A JSON object for one mount.
 pub fn mount_json(dest: &str, typ: &str, src: &str, opts: &[&str]) -> String {
     if opts.is_empty() {
-        format!("{{\"destination\":{},\"type\":{},\"source\":{}}}", js(dest), js(typ), js(src))
+        format!(
+            "{{\"destination\":{},\"type\":{},\"source\":{}}}",
+            js(dest),
+            js(typ),
+            js(src)
+        )
     } else {
         format!(
             "{{\"destination\":{},\"type\":{},\"source\":{},\"options\":{}}}",
@@ -248,7 +266,9 @@ pub fn ns_json(typ: &str, path: Option<&str>) -> String {
 /// A JSON hook object running `sh -c script` (a host binary unless the hook
 /// kind resolves inside the container).
 pub fn sh_hook(script: &str, timeout: Option<u32>) -> String {
-    let t = timeout.map(|t| format!(",\"timeout\":{t}")).unwrap_or_default();
+    let t = timeout
+        .map(|t| format!(",\"timeout\":{t}"))
+        .unwrap_or_default();
     format!(
         "{{\"path\":\"/bin/sh\",\"args\":{},\"env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"]{t}}}",
         js_arr(&["sh", "-c", script])
@@ -258,22 +278,57 @@ pub fn sh_hook(script: &str, timeout: Option<u32>) -> String {
 pub fn default_mounts() -> Vec<String> {
     vec![
         mount_json("/proc", "proc", "proc", &[]),
-        mount_json("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        mount_json(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
         mount_json(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
-        mount_json("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        mount_json("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        mount_json("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
-        mount_json("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        mount_json(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount_json(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount_json(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
+        mount_json(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ),
     ]
 }
 
 pub fn default_namespaces() -> Vec<String> {
-    ["pid", "network", "ipc", "uts", "mount", "cgroup"].iter().map(|t| ns_json(t, None)).collect()
+    ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+        .iter()
+        .map(|t| ns_json(t, None))
+        .collect()
 }
 
 pub const DEFAULT_MASKED: &[&str] = &[
@@ -288,8 +343,13 @@ pub const DEFAULT_MASKED: &[&str] = &[
     "/sys/firmware",
     "/proc/scsi",
 ];
-pub const DEFAULT_READONLY: &[&str] =
-    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const DEFAULT_READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// An editable OCI runtime spec, rendered to JSON text by `to_json`.
 /// Fields holding `String`s in vectors are raw JSON fragments.
@@ -375,7 +435,9 @@ impl Spec {
         let ro: Vec<&str> = self.readonly_paths.iter().map(|s| s.as_str()).collect();
         let mut linux = vec![];
         if self.device_cgroup_deny_all {
-            linux.push("\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}".to_string());
+            linux.push(
+                "\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}".to_string(),
+            );
         }
         linux.push(format!("\"namespaces\":[{}]", self.namespaces.join(",")));
         linux.push(format!("\"maskedPaths\":{}", js_arr(&masked)));
@@ -405,8 +467,12 @@ impl Spec {
             let parts: Vec<String> = kinds
                 .iter()
                 .map(|k| {
-                    let hs: Vec<&str> =
-                        self.hooks.iter().filter(|(kk, _)| kk == k).map(|(_, h)| h.as_str()).collect();
+                    let hs: Vec<&str> = self
+                        .hooks
+                        .iter()
+                        .filter(|(kk, _)| kk == k)
+                        .map(|(_, h)| h.as_str())
+                        .collect();
                     format!("{}:[{}]", js(k), hs.join(","))
                 })
                 .collect();
@@ -439,19 +505,31 @@ pub struct Out {
 impl Out {
     pub fn code(&self) -> Option<i32> {
         use std::os::unix::process::ExitStatusExt;
-        self.status.code().or_else(|| self.status.signal().map(|s| 128 + s))
+        self.status
+            .code()
+            .or_else(|| self.status.signal().map(|s| 128 + s))
     }
     pub fn ok(&self) -> bool {
         self.status.success()
     }
     #[track_caller]
     pub fn assert_ok(&self) -> &Self {
-        assert!(self.ok(), "`{}` failed unexpectedly:\n{}", self.cmd, self.describe());
+        assert!(
+            self.ok(),
+            "`{}` failed unexpectedly:\n{}",
+            self.cmd,
+            self.describe()
+        );
         self
     }
     #[track_caller]
     pub fn assert_fail(&self) -> &Self {
-        assert!(!self.ok(), "`{}` succeeded but should have failed:\n{}", self.cmd, self.describe());
+        assert!(
+            !self.ok(),
+            "`{}` succeeded but should have failed:\n{}",
+            self.cmd,
+            self.describe()
+        );
         self
     }
     /// Assert stderr (case-insensitively) contains `needle`.
@@ -514,9 +592,13 @@ pub fn host_mounts_matching(needle: &str) -> Vec<String> {
 pub fn processes_matching(needles: &[&str], dirs: &[&Path]) -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     let mut found = vec![];
-    let Ok(rd) = fs::read_dir("/proc") else { return found };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return found;
+    };
     for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if pid == me {
             continue;
         }
@@ -544,7 +626,10 @@ pub fn processes_matching(needles: &[&str], dirs: &[&Path]) -> Vec<(i32, String)
         if let Some(r) = reason {
             // Skip zombies: they hold nothing but a pid.
             let st = fs::read_to_string(p.join("stat")).unwrap_or_default();
-            let state = st.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            let state = st
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
             if state == Some("Z") || st.is_empty() {
                 continue;
             }
@@ -612,7 +697,13 @@ impl Container {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let clean: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         // Counter in the middle: no id is a substring of another one.
         let id = format!("{clean}-{n}-{}", std::process::id());
@@ -683,7 +774,12 @@ impl Container {
     }
 
     fn describe_cmd(&self, args: &[&str]) -> String {
-        format!("{} --root {} {}", bin(), self.root.display(), args.join(" "))
+        format!(
+            "{} --root {} {}",
+            bin(),
+            self.root.display(),
+            args.join(" ")
+        )
     }
 
     /// Run the runtime with `args` and wait (with deadline).
@@ -812,7 +908,11 @@ impl Container {
             last = o.stdout.clone() + &o.stderr;
             o.ok() && json_field(&o.stdout, "status").as_deref() == Some(want)
         });
-        assert!(ok, "container {} never reached status {want:?}; last state: {last}", self.id);
+        assert!(
+            ok,
+            "container {} never reached status {want:?}; last state: {last}",
+            self.id
+        );
     }
 
     /// What the container process wrote to stdout so far (from the last
@@ -872,7 +972,11 @@ impl Container {
     /// All entries under the --root dir.
     pub fn root_entries(&self) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(&self.root)
-            .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
@@ -948,12 +1052,19 @@ impl Drop for Container {
             .collect();
         mps.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for mp in &mps {
-            let _ = Command::new("umount").arg("-l").arg(mp).stdin(Stdio::null()).status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(mp)
+                .stdin(Stdio::null())
+                .status();
         }
         if self.leaked_mounts().is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
         } else {
-            eprintln!("warning: not removing {} (mounts remain)", self.dir.display());
+            eprintln!(
+                "warning: not removing {} (mounts remain)",
+                self.dir.display()
+            );
         }
     }
 }
@@ -967,7 +1078,9 @@ pub fn host_dir(c: &Container, name: &str) -> PathBuf {
 }
 
 pub fn is_char_device(p: &Path) -> bool {
-    fs::metadata(p).map(|m| m.file_type().is_char_device()).unwrap_or(false)
+    fs::metadata(p)
+        .map(|m| m.file_type().is_char_device())
+        .unwrap_or(false)
 }
 
 pub const SHORT: Duration = Duration::from_secs(10);
