@@ -44,7 +44,9 @@ fn host_hierarchies() -> Vec<Hierarchy> {
         let superopts = r.nth(1).unwrap_or("");
         let name = match mountpoint.strip_prefix("/sys/fs/cgroup") {
             Some("") => String::new(),
-            Some(rest) if rest.starts_with('/') && !rest[1..].contains('/') => rest[1..].to_string(),
+            Some(rest) if rest.starts_with('/') && !rest[1..].contains('/') => {
+                rest[1..].to_string()
+            }
             _ => continue,
         };
         let fstype = match fstype {
@@ -57,11 +59,7 @@ fn host_hierarchies() -> Vec<Hierarchy> {
             .filter(|o| !matches!(*o, "rw" | "ro") && (fstype == "cgroup"))
             .collect::<Vec<_>>()
             .join(",");
-        out.push(Hierarchy {
-            name,
-            fstype,
-            data,
-        });
+        out.push(Hierarchy { name, fstype, data });
     }
     out
 }
@@ -71,7 +69,10 @@ pub fn mount_cgroup_tree(root: BorrowedFd, dest: &Path, opts: &Options) -> Resul
     let hier = host_hierarchies();
     let target = mounts::make_inside(root, dest, false)?;
     let flags = opts.flags & !MsFlags::MS_RDONLY;
-    if let Some(v2) = hier.iter().find(|h| h.name.is_empty() && h.fstype == "cgroup2") {
+    if let Some(v2) = hier
+        .iter()
+        .find(|h| h.name.is_empty() && h.fstype == "cgroup2")
+    {
         return mount_fs(&mounts::fd_path(&target), dest, v2.fstype, "", opts.flags);
     }
     // v1 or hybrid: a tmpfs holding one mount per hierarchy.

@@ -18,7 +18,12 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Directory for container state (a tmpfs, so it vanishes on reboot)
-    #[arg(long, global = true, default_value = "/run/puncker", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "/run/puncker",
+        value_name = "DIR"
+    )]
     pub root: PathBuf,
     /// Write errors (and, with --debug, every step) to this file
     #[arg(long, global = true, value_name = "FILE")]
@@ -33,7 +38,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "PUNCKER_EXPLAIN", value_parser = clap::builder::FalseyValueParser::new())]
     pub explain: bool,
     /// Where the --explain narration goes (default: the controlling terminal, else stderr)
-    #[arg(long = "explain-file", global = true, env = "PUNCKER_EXPLAIN_FILE", value_name = "FILE")]
+    #[arg(
+        long = "explain-file",
+        global = true,
+        env = "PUNCKER_EXPLAIN_FILE",
+        value_name = "FILE"
+    )]
     pub explain_file: Option<String>,
     /// Accepted for runc compatibility (cgroups are managed by puncker itself)
     #[arg(long = "systemd-cgroup", global = true)]
@@ -129,28 +139,71 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum NotYet {
     #[command(hide = true, disable_help_flag = true)]
-    Exec { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    Exec {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
     #[command(hide = true, disable_help_flag = true)]
-    Pause { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    Pause {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
     #[command(hide = true, disable_help_flag = true)]
-    Resume { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    Resume {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
     #[command(hide = true, disable_help_flag = true)]
-    Ps { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    Ps {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
     #[command(hide = true, disable_help_flag = true)]
-    Update { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    Update {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
     #[command(hide = true, disable_help_flag = true)]
-    Events { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    Events {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
     #[command(hide = true, disable_help_flag = true)]
-    Checkpoint { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    Checkpoint {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
     #[command(hide = true, disable_help_flag = true)]
-    Restore { #[arg(allow_hyphen_values = true, trailing_var_arg = true)] rest: Vec<String> },
+    Restore {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        rest: Vec<String>,
+    },
 }
 
 /// Long flags Go programs may pass with one dash (`-root`, `-log`...).
 const LONG_FLAGS: &[&str] = &[
-    "root", "log", "log-format", "debug", "explain", "explain-file", "systemd-cgroup", "rootless", "version",
-    "bundle", "pid-file", "console-socket", "pidfd-socket", "no-pivot", "no-new-keyring", "preserve-fds",
-    "detach", "all", "force", "format", "quiet", "help",
+    "root",
+    "log",
+    "log-format",
+    "debug",
+    "explain",
+    "explain-file",
+    "systemd-cgroup",
+    "rootless",
+    "version",
+    "bundle",
+    "pid-file",
+    "console-socket",
+    "pidfd-socket",
+    "no-pivot",
+    "no-new-keyring",
+    "preserve-fds",
+    "detach",
+    "all",
+    "force",
+    "format",
+    "quiet",
+    "help",
 ];
 
 /// Turn `-root=x` / `-root x` into `--root=x` for the flags above; leave
@@ -166,7 +219,9 @@ pub fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
         }
         let single = a.strip_prefix('-').filter(|r| !r.starts_with('-'));
         match single {
-            Some(r) if LONG_FLAGS.contains(&r.split('=').next().unwrap_or("")) => out.push(format!("-{a}")),
+            Some(r) if LONG_FLAGS.contains(&r.split('=').next().unwrap_or("")) => {
+                out.push(format!("-{a}"))
+            }
             _ => out.push(a),
         }
     }
@@ -176,11 +231,17 @@ pub fn normalize_args(args: impl Iterator<Item = String>) -> Vec<String> {
 fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
     use std::str::FromStr;
     if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n).map_err(|_| Error::Usage(format!("unknown signal {s:?}")));
+        return nix::sys::signal::Signal::try_from(n)
+            .map_err(|_| Error::Usage(format!("unknown signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    nix::sys::signal::Signal::from_str(&name).map_err(|_| Error::Usage(format!("unknown signal {s:?}")))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    nix::sys::signal::Signal::from_str(&name)
+        .map_err(|_| Error::Usage(format!("unknown signal {s:?}")))
 }
 
 fn create_options(a: &CreateArgs) -> Result<CreateOptions> {
@@ -206,26 +267,41 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
     let store = Store::new(&cli.root);
     let Some(command) = cli.command else {
-        return Err(Error::Usage("no command given; see `puncker --help`".into()));
+        return Err(Error::Usage(
+            "no command given; see `puncker --help`".into(),
+        ));
     };
     match command {
         Command::Spec { bundle } => {
             let path = bundle.join("config.json");
             if path.exists() {
-                return Err(Error::config(path.display(), "already exists; remove it first"));
+                return Err(Error::config(
+                    path.display(),
+                    "already exists; remove it first",
+                ));
             }
-            let text = serde_json::to_string_pretty(&crate::config::default_spec(cli.rootless.as_deref() == Some("true"))).map_err(|e| Error::Other(e.to_string()))?;
-            std::fs::write(&path, text + "\n").map_err(|e| Error::config(path.display(), e.to_string()))?;
+            let text = serde_json::to_string_pretty(&crate::config::default_spec(
+                cli.rootless.as_deref() == Some("true"),
+            ))
+            .map_err(|e| Error::Other(e.to_string()))?;
+            std::fs::write(&path, text + "\n")
+                .map_err(|e| Error::config(path.display(), e.to_string()))?;
         }
         Command::Create(a) => {
             lifecycle::create::create(&store, &create_options(&a)?)?;
         }
         Command::Start { id } => lifecycle::start(&store, &id)?,
-        Command::Run { create, detach } => return lifecycle::run(&store, &create_options(&create)?, detach),
+        Command::Run { create, detach } => {
+            return lifecycle::run(&store, &create_options(&create)?, detach)
+        }
         Command::State { id } => println!("{}", lifecycle::state(&store, &id)?),
-        Command::Kill { all, id, signal } => lifecycle::kill(&store, &id, parse_signal(&signal)?, all)?,
+        Command::Kill { all, id, signal } => {
+            lifecycle::kill(&store, &id, parse_signal(&signal)?, all)?
+        }
         Command::Delete { force, id } => lifecycle::delete(&store, &id, force)?,
-        Command::List { format, quiet } => print!("{}", lifecycle::list(&store, format == "json", quiet)?),
+        Command::List { format, quiet } => {
+            print!("{}", lifecycle::list(&store, format == "json", quiet)?)
+        }
         Command::Features => println!("{}", crate::features::document()),
         Command::NotYet(n) => {
             let name = match n {

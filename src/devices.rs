@@ -28,18 +28,25 @@ struct Node {
 }
 
 fn default_nodes() -> Vec<Node> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .into_iter()
-        .map(|(name, major, minor)| Node {
-            path: Path::new("/dev").join(name),
-            kind: SFlag::S_IFCHR,
-            major,
-            minor,
-            mode: 0o666,
-            uid: None,
-            gid: None,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(name, major, minor)| Node {
+        path: Path::new("/dev").join(name),
+        kind: SFlag::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: None,
+        gid: None,
+    })
+    .collect()
 }
 
 fn node_of(d: &LinuxDevice) -> Result<Node> {
@@ -50,7 +57,10 @@ fn node_of(d: &LinuxDevice) -> Result<Node> {
         LinuxDeviceType::A => {
             return Err(Error::config(
                 "config.json",
-                format!("linux.devices: {}: type \"a\" is only for cgroup rules", d.path().display()),
+                format!(
+                    "linux.devices: {}: type \"a\" is only for cgroup rules",
+                    d.path().display()
+                ),
             ))
         }
     };
@@ -67,8 +77,17 @@ fn node_of(d: &LinuxDevice) -> Result<Node> {
 
 /// Make the default devices (when the config gives the container a fresh
 /// `/dev`) and every `linux.devices` entry, inside the rootfs.
-pub fn create_devices(root: BorrowedFd, fresh_dev: bool, extra: &[LinuxDevice], in_userns: bool) -> Result<()> {
-    let mut nodes = if fresh_dev { default_nodes() } else { Vec::new() };
+pub fn create_devices(
+    root: BorrowedFd,
+    fresh_dev: bool,
+    extra: &[LinuxDevice],
+    in_userns: bool,
+) -> Result<()> {
+    let mut nodes = if fresh_dev {
+        default_nodes()
+    } else {
+        Vec::new()
+    };
     for d in extra {
         nodes.push(node_of(d)?);
     }
@@ -84,7 +103,10 @@ pub fn create_devices(root: BorrowedFd, fresh_dev: bool, extra: &[LinuxDevice], 
 fn make_node(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
     let parent = n.path.parent().unwrap_or(Path::new("/"));
     let name = n.path.file_name().ok_or_else(|| {
-        Error::config("config.json", format!("linux.devices: {:?} is not a file path", n.path))
+        Error::config(
+            "config.json",
+            format!("linux.devices: {:?} is not a file path", n.path),
+        )
     })?;
     let dir = mounts::make_inside(root, parent, false)?;
     // O_PATH fds cannot be used with mknodat: reopen the directory for real.
@@ -94,15 +116,34 @@ fn make_node(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
         nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|errno| Error::Kernel { call: "openat".into(), target: format!("rootfs{}", parent.display()), errno })?;
+    .map_err(|errno| Error::Kernel {
+        call: "openat".into(),
+        target: format!("rootfs{}", parent.display()),
+        errno,
+    })?;
     let dev = nix::sys::stat::makedev(n.major, n.minor);
     // An existing node (the image shipped one) is replaced.
     let _ = nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
     let r = explain::kernel(
         "mknod",
-        format_args!("{} ({:?} {}:{}, mode {:o})", n.path.display(), n.kind, n.major, n.minor, n.mode),
+        format_args!(
+            "{} ({:?} {}:{}, mode {:o})",
+            n.path.display(),
+            n.kind,
+            n.major,
+            n.minor,
+            n.mode
+        ),
         "a device node: the kernel driver behind it is named by major:minor",
-        || nix::sys::stat::mknodat(dir.as_fd(), name, n.kind, Mode::from_bits_truncate(n.mode), dev),
+        || {
+            nix::sys::stat::mknodat(
+                dir.as_fd(),
+                name,
+                n.kind,
+                Mode::from_bits_truncate(n.mode),
+                dev,
+            )
+        },
     );
     match r {
         Ok(()) => {}
@@ -113,9 +154,25 @@ fn make_node(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
         Err(e) => return Err(e),
     }
     // mknod's mode is filtered by the umask: set it exactly.
-    nix::sys::stat::fchmodat(dir.as_fd(), name, Mode::from_bits_truncate(n.mode), nix::sys::stat::FchmodatFlags::NoFollowSymlink)
-        .or_else(|_| nix::sys::stat::fchmodat(dir.as_fd(), name, Mode::from_bits_truncate(n.mode), nix::sys::stat::FchmodatFlags::FollowSymlink))
-        .map_err(|errno| Error::Kernel { call: "fchmodat".into(), target: n.path.display().to_string(), errno })?;
+    nix::sys::stat::fchmodat(
+        dir.as_fd(),
+        name,
+        Mode::from_bits_truncate(n.mode),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .or_else(|_| {
+        nix::sys::stat::fchmodat(
+            dir.as_fd(),
+            name,
+            Mode::from_bits_truncate(n.mode),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+    })
+    .map_err(|errno| Error::Kernel {
+        call: "fchmodat".into(),
+        target: n.path.display().to_string(),
+        errno,
+    })?;
     if n.uid.is_some() || n.gid.is_some() {
         explain::kernel(
             "fchownat",
@@ -156,8 +213,17 @@ fn bind_host_node(root: BorrowedFd, path: &Path) -> Result<()> {
 
 fn make_dev_symlinks(root: BorrowedFd) -> Result<()> {
     let dev = mounts::open_inside(root, Path::new("/dev"))?;
-    let dev = nix::fcntl::openat(dev.as_fd(), ".", nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|errno| Error::Kernel { call: "openat".into(), target: "rootfs/dev".into(), errno })?;
+    let dev = nix::fcntl::openat(
+        dev.as_fd(),
+        ".",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| Error::Kernel {
+        call: "openat".into(),
+        target: "rootfs/dev".into(),
+        errno,
+    })?;
     let mut links = vec![
         ("/proc/self/fd", "fd"),
         ("/proc/self/fd/0", "stdin"),

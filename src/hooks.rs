@@ -22,7 +22,11 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
 /// Run the hooks of one stage in order; stop at the first failure.
-pub fn run_stage(stage: &'static str, hooks: Option<&Vec<Hook>>, state: &serde_json::Value) -> Result<()> {
+pub fn run_stage(
+    stage: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state: &serde_json::Value,
+) -> Result<()> {
     for hook in hooks.into_iter().flatten() {
         run_one(stage, hook, state).map_err(|msg| Error::Hook { stage, msg })?;
     }
@@ -54,7 +58,12 @@ fn run_one(stage: &str, hook: &Hook, state: &serde_json::Value) -> std::result::
     }
     let status = match hook.timeout() {
         Some(secs) if secs > 0 => wait_with_timeout(&mut child, secs)?,
-        Some(secs) => return Err(format!("{}: timeout must be positive, got {secs}", path.display())),
+        Some(secs) => {
+            return Err(format!(
+                "{}: timeout must be positive, got {secs}",
+                path.display()
+            ))
+        }
         None => child.wait().map_err(|e| e.to_string())?,
     };
     if explain::enabled() {
@@ -71,7 +80,11 @@ fn run_one(stage: &str, hook: &Hook, state: &serde_json::Value) -> std::result::
     } else if let Some(sig) = status.signal() {
         Err(format!("{} killed by signal {sig}", path.display()))
     } else {
-        Err(format!("{} exited with status {}", path.display(), status.code().unwrap_or(-1)))
+        Err(format!(
+            "{} exited with status {}",
+            path.display(),
+            status.code().unwrap_or(-1)
+        ))
     }
 }
 
@@ -82,10 +95,16 @@ fn wait_with_timeout(
 ) -> std::result::Result<std::process::ExitStatus, String> {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let pidfd = crate::sys::pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"))?;
-    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let mut fds = [nix::poll::PollFd::new(
+        pidfd.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
     let ms = (secs.min(i64::from(i32::MAX) / 1000) * 1000) as i32;
-    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX))
-        .map_err(|e| format!("poll: {e}"))?;
+    let ready = nix::poll::poll(
+        &mut fds,
+        nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX),
+    )
+    .map_err(|e| format!("poll: {e}"))?;
     if ready == 0 {
         let _ = child.kill();
         let _ = child.wait();

@@ -159,10 +159,10 @@ pub fn make_inside(root: BorrowedFd, path: &Path, file: bool) -> Result<OwnedFd>
         if sys::open_in_root(root, &c, libc::O_PATH).is_err() {
             let parent = sys::open_in_root(root, &cstr(&done)?, libc::O_PATH | libc::O_DIRECTORY)
                 .map_err(|errno| Error::Kernel {
-                    call: "openat2".into(),
-                    target: format!("rootfs{}", done.display()),
-                    errno,
-                })?;
+                call: "openat2".into(),
+                target: format!("rootfs{}", done.display()),
+                errno,
+            })?;
             let last = i + 1 == count;
             make_one(parent.as_fd(), comp.as_os_str(), last && file, &next)?;
         }
@@ -176,7 +176,10 @@ fn make_one(parent: BorrowedFd, name: &std::ffi::OsStr, file: bool, shown: &Path
         nix::fcntl::openat(
             parent,
             name,
-            nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+            nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_EXCL
+                | nix::fcntl::OFlag::O_CLOEXEC
+                | nix::fcntl::OFlag::O_NOFOLLOW,
             Mode::from_bits_truncate(0o644),
         )
         .map(drop)
@@ -249,7 +252,13 @@ pub fn mount_entry(root: BorrowedFd, bundle: &Path, m: &Mount) -> Result<()> {
                 if explain::enabled() {
                     explain::record(
                         "mount",
-                        format_args!("{src} on {} type {typ} ({:?}{}{})", dest.display(), opts.flags, if data.is_empty() { "" } else { ", " }, data),
+                        format_args!(
+                            "{src} on {} type {typ} ({:?}{}{})",
+                            dest.display(),
+                            opts.flags,
+                            if data.is_empty() { "" } else { ", " },
+                            data
+                        ),
                         "a file system from config.json's mounts, in order",
                         t0.elapsed(),
                         r.err(),
@@ -273,9 +282,22 @@ pub fn mount_entry(root: BorrowedFd, bundle: &Path, m: &Mount) -> Result<()> {
 fn bind(source: &Path, target: &str, shown: &Path, rec: MsFlags) -> Result<()> {
     explain::kernel(
         "mount",
-        format_args!("{} on {} (MS_BIND{})", source.display(), shown.display(), if rec.is_empty() { "" } else { "|MS_REC" }),
+        format_args!(
+            "{} on {} (MS_BIND{})",
+            source.display(),
+            shown.display(),
+            if rec.is_empty() { "" } else { "|MS_REC" }
+        ),
         "a bind mount shows an existing directory or file at a second place",
-        || nix::mount::mount(Some(source), target, None::<&str>, MsFlags::MS_BIND | rec, None::<&str>),
+        || {
+            nix::mount::mount(
+                Some(source),
+                target,
+                None::<&str>,
+                MsFlags::MS_BIND | rec,
+                None::<&str>,
+            )
+        },
     )
 }
 

@@ -48,11 +48,20 @@ fn flag_of(t: LinuxNamespaceType) -> CloneFlags {
 /// Readable names for the narration.
 pub fn describe(flags: CloneFlags) -> String {
     let names = [
-        (CloneFlags::CLONE_NEWUSER, "NEWUSER (own uids and capabilities)"),
-        (CloneFlags::CLONE_NEWPID, "NEWPID (own process ids, init is PID 1)"),
+        (
+            CloneFlags::CLONE_NEWUSER,
+            "NEWUSER (own uids and capabilities)",
+        ),
+        (
+            CloneFlags::CLONE_NEWPID,
+            "NEWPID (own process ids, init is PID 1)",
+        ),
         (CloneFlags::CLONE_NEWNS, "NEWNS (own mount table)"),
         (CloneFlags::CLONE_NEWNET, "NEWNET (own network stack)"),
-        (CloneFlags::CLONE_NEWIPC, "NEWIPC (own SysV IPC and message queues)"),
+        (
+            CloneFlags::CLONE_NEWIPC,
+            "NEWIPC (own SysV IPC and message queues)",
+        ),
         (CloneFlags::CLONE_NEWUTS, "NEWUTS (own hostname)"),
         (CloneFlags::CLONE_NEWCGROUP, "NEWCGROUP (own cgroup root)"),
     ];
@@ -131,7 +140,10 @@ pub fn enter_for_child(plan: &Plan, linux: &Linux) -> Result<ForChildren> {
         let Some((_, name)) = child_only.iter().find(|(f, _)| f == flag) else {
             continue;
         };
-        saved.push((*flag, open_ns(&format!("/proc/self/ns/{name}_for_children"))?));
+        saved.push((
+            *flag,
+            open_ns(&format!("/proc/self/ns/{name}_for_children"))?,
+        ));
         setns_path(*flag, path)?;
     }
     if plan.new_time {
@@ -208,7 +220,11 @@ fn write_time_offsets(linux: &Linux) -> Result<()> {
     };
     let mut text = String::new();
     for (clock, off) in offsets {
-        text += &format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0));
+        text += &format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        );
     }
     explain::kernel(
         "write",

@@ -39,25 +39,53 @@ pub fn propagation_flag(value: Option<&str>) -> Result<MsFlags> {
 /// Steps 1 and 2; returns a directory fd of the rootfs for later steps.
 pub fn prepare_rootfs(rootfs: &Path, propagation: MsFlags) -> Result<OwnedFd> {
     // Shared is applied after pivot_root; until then nothing may propagate out.
-    let first = if propagation == MsFlags::MS_SHARED { MsFlags::MS_SLAVE } else { propagation };
+    let first = if propagation == MsFlags::MS_SHARED {
+        MsFlags::MS_SLAVE
+    } else {
+        propagation
+    };
     explain::kernel(
         "mount",
         format_args!("/ ({:?}|MS_REC)", first),
         "cut the host's view off from the mounts the container is about to make",
-        || nix::mount::mount(None::<&str>, "/", None::<&str>, first | MsFlags::MS_REC, None::<&str>),
+        || {
+            nix::mount::mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                first | MsFlags::MS_REC,
+                None::<&str>,
+            )
+        },
     )?;
     explain::kernel(
         "mount",
         format_args!("{} on itself (MS_BIND|MS_REC)", rootfs.display()),
         "pivot_root needs the new root to be a mount point",
-        || nix::mount::mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>),
+        || {
+            nix::mount::mount(
+                Some(rootfs),
+                rootfs,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+        },
     )?;
     // The new root's parent must not be shared, or pivot_root refuses.
     explain::kernel(
         "mount",
         format_args!("{} (MS_PRIVATE)", rootfs.display()),
         "pivot_root refuses a new root with shared propagation",
-        || nix::mount::mount(None::<&str>, rootfs, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>),
+        || {
+            nix::mount::mount(
+                None::<&str>,
+                rootfs,
+                None::<&str>,
+                MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+        },
     )?;
     open_dir(rootfs)
 }
@@ -70,7 +98,9 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
         || {
             nix::fcntl::open(
                 path,
-                nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_PATH,
+                nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC
+                    | nix::fcntl::OFlag::O_PATH,
                 nix::sys::stat::Mode::empty(),
             )
         },
@@ -95,7 +125,15 @@ pub fn pivot_into_rootfs(root: BorrowedFd) -> Result<()> {
         "mount",
         format_args!("old root (MS_SLAVE|MS_REC)"),
         "so unmounting the old root cannot propagate to the host",
-        || nix::mount::mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>),
+        || {
+            nix::mount::mount(
+                None::<&str>,
+                ".",
+                None::<&str>,
+                MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                None::<&str>,
+            )
+        },
     )?;
     explain::kernel(
         "umount2",
@@ -103,20 +141,40 @@ pub fn pivot_into_rootfs(root: BorrowedFd) -> Result<()> {
         "drop the host's file tree: nothing outside the rootfs is reachable now",
         || nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH),
     )?;
-    explain::kernel("chdir", format_args!("/"), "start from the new root", || nix::unistd::chdir("/"))
+    explain::kernel(
+        "chdir",
+        format_args!("/"),
+        "start from the new root",
+        || nix::unistd::chdir("/"),
+    )
 }
 
 /// Step 4 without pivot_root, for roots that cannot be pivoted (ramfs).
 pub fn chroot_into_rootfs(rootfs: &Path) -> Result<()> {
-    explain::kernel("chdir", format_args!("{}", rootfs.display()), "move to the rootfs", || nix::unistd::chdir(rootfs))?;
+    explain::kernel(
+        "chdir",
+        format_args!("{}", rootfs.display()),
+        "move to the rootfs",
+        || nix::unistd::chdir(rootfs),
+    )?;
     explain::kernel(
         "mount",
         format_args!("{} on / (MS_MOVE)", rootfs.display()),
         "--no-pivot: move the rootfs over / instead of pivoting",
         || nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>),
     )?;
-    explain::kernel("chroot", format_args!("."), "--no-pivot: confine path lookups to the rootfs", || nix::unistd::chroot("."))?;
-    explain::kernel("chdir", format_args!("/"), "start from the new root", || nix::unistd::chdir("/"))
+    explain::kernel(
+        "chroot",
+        format_args!("."),
+        "--no-pivot: confine path lookups to the rootfs",
+        || nix::unistd::chroot("."),
+    )?;
+    explain::kernel(
+        "chdir",
+        format_args!("/"),
+        "start from the new root",
+        || nix::unistd::chdir("/"),
+    )
 }
 
 /// Open the (new) `/` to resolve paths in it.
@@ -128,24 +186,43 @@ pub fn open_root() -> Result<OwnedFd> {
 /// behind an empty read-only tmpfs. Missing paths are skipped.
 pub fn mask_paths(root: BorrowedFd, paths: &[String]) -> Result<()> {
     for p in paths {
-        let Ok(fd) = crate::sys::open_in_root(root, &c_path(p)?, libc::O_PATH | libc::O_NOFOLLOW) else {
+        let Ok(fd) = crate::sys::open_in_root(root, &c_path(p)?, libc::O_PATH | libc::O_NOFOLLOW)
+        else {
             continue;
         };
         let target = mounts::fd_path(&fd);
-        let is_dir = nix::sys::stat::fstat(fd.as_fd()).map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(false);
+        let is_dir = nix::sys::stat::fstat(fd.as_fd())
+            .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .unwrap_or(false);
         if is_dir {
             explain::kernel(
                 "mount",
                 format_args!("tmpfs on {p} (ro, empty)"),
                 "linux.maskedPaths: the container must not see this directory",
-                || nix::mount::mount(Some("tmpfs"), target.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>),
+                || {
+                    nix::mount::mount(
+                        Some("tmpfs"),
+                        target.as_str(),
+                        Some("tmpfs"),
+                        MsFlags::MS_RDONLY,
+                        None::<&str>,
+                    )
+                },
             )?;
         } else {
             explain::kernel(
                 "mount",
                 format_args!("/dev/null on {p} (MS_BIND)"),
                 "linux.maskedPaths: the container must not read this file",
-                || nix::mount::mount(Some("/dev/null"), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>),
+                || {
+                    nix::mount::mount(
+                        Some("/dev/null"),
+                        target.as_str(),
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )
+                },
             )?;
         }
     }
@@ -155,7 +232,8 @@ pub fn mask_paths(root: BorrowedFd, paths: &[String]) -> Result<()> {
 /// Step 5b: bind each read-only path onto itself, then remount it read-only.
 pub fn make_paths_readonly(root: BorrowedFd, paths: &[String]) -> Result<()> {
     for p in paths {
-        let Ok(fd) = crate::sys::open_in_root(root, &c_path(p)?, libc::O_PATH | libc::O_NOFOLLOW) else {
+        let Ok(fd) = crate::sys::open_in_root(root, &c_path(p)?, libc::O_PATH | libc::O_NOFOLLOW)
+        else {
             continue;
         };
         let target = mounts::fd_path(&fd);
@@ -163,10 +241,22 @@ pub fn make_paths_readonly(root: BorrowedFd, paths: &[String]) -> Result<()> {
             "mount",
             format_args!("{p} on itself (MS_BIND|MS_REC)"),
             "linux.readonlyPaths: a mount of its own, to make read-only",
-            || nix::mount::mount(Some(target.as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>),
+            || {
+                nix::mount::mount(
+                    Some(target.as_str()),
+                    target.as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+            },
         )?;
         let top = mounts::open_inside(root, Path::new(p))?;
-        mounts::remount(&mounts::fd_path(&top), Path::new(p), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)?;
+        mounts::remount(
+            &mounts::fd_path(&top),
+            Path::new(p),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )?;
     }
     Ok(())
 }
@@ -182,5 +272,6 @@ pub fn apply_root_propagation(flag: MsFlags) -> Result<()> {
 }
 
 fn c_path(p: &str) -> Result<std::ffi::CString> {
-    std::ffi::CString::new(p).map_err(|_| Error::config("config.json", format!("path {p:?} contains a NUL byte")))
+    std::ffi::CString::new(p)
+        .map_err(|_| Error::config("config.json", format!("path {p:?} contains a NUL byte")))
 }

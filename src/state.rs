@@ -187,12 +187,18 @@ impl Store {
             if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) {
                 return Err(exists_error(&id, &dir));
             }
-            return Err(Error::Other(format!("state directory {}: {e}", dir.display())));
+            return Err(Error::Other(format!(
+                "state directory {}: {e}",
+                dir.display()
+            )));
         }
         let lock = lock_dir(&dir, &id)?;
         // Between the rename and the lock a `delete --force` may have won.
         if !dir.join("state.json").exists() {
-            return Err(Error::container(&id, "was deleted while it was being created"));
+            return Err(Error::container(
+                &id,
+                "was deleted while it was being created",
+            ));
         }
         Ok(Container {
             id,

@@ -21,7 +21,12 @@ fn map_text(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
-fn write_map(pid: Pid, file: &'static str, call: &'static str, maps: &[LinuxIdMapping]) -> Result<()> {
+fn write_map(
+    pid: Pid,
+    file: &'static str,
+    call: &'static str,
+    maps: &[LinuxIdMapping],
+) -> Result<()> {
     let text = map_text(maps);
     let path = format!("/proc/{pid}/{file}");
     explain::kernel(

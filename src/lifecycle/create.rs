@@ -50,7 +50,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     state::check_id(&opts.id)?;
     let bundle = config::load_bundle(&opts.bundle)?;
     let config_file = bundle.dir.join("config.json").display().to_string();
-    let linux = bundle.spec.linux().as_ref().ok_or_else(|| Error::config(&config_file, "linux is required"))?;
+    let linux = bundle
+        .spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config(&config_file, "linux is required"))?;
     let plan = namespaces::plan(linux, &config_file)?;
     refuse_what_is_not_built_yet(&bundle, opts, &config_file)?;
 
@@ -95,29 +99,59 @@ fn refuse_what_is_not_built_yet(bundle: &Bundle, opts: &CreateOptions, file: &st
     if linux.and_then(|l| l.seccomp().as_ref()).is_some() {
         return Err(Error::Unsupported(format!("{file}: linux.seccomp")));
     }
-    if process.and_then(|p| p.apparmor_profile().as_ref()).is_some_and(|s| !s.is_empty()) {
-        return Err(Error::Unsupported(format!("{file}: process.apparmorProfile")));
+    if process
+        .and_then(|p| p.apparmor_profile().as_ref())
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(Error::Unsupported(format!(
+            "{file}: process.apparmorProfile"
+        )));
     }
-    if process.and_then(|p| p.selinux_label().as_ref()).is_some_and(|s| !s.is_empty()) {
+    if process
+        .and_then(|p| p.selinux_label().as_ref())
+        .is_some_and(|s| !s.is_empty())
+    {
         return Err(Error::Unsupported(format!("{file}: process.selinuxLabel")));
     }
-    if linux.and_then(|l| l.resources().as_ref()).is_some() {
-        explain::warn("linux.resources are not enforced yet: puncker does not manage cgroups yet");
+    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+        let limits = r.memory().is_some()
+            || r.cpu().is_some()
+            || r.pids().is_some()
+            || r.block_io().is_some()
+            || r.hugepage_limits().is_some()
+            || r.unified().is_some();
+        if limits {
+            explain::warn(
+                "linux.resources limits are not enforced yet: puncker does not manage cgroups yet",
+            );
+        }
     }
     Ok(())
 }
 
 /// The runtime's side of the setup, once the record exists.
-fn build(c: &mut Container, bundle: &Bundle, plan: &namespaces::Plan, opts: &CreateOptions) -> Result<Pid> {
+fn build(
+    c: &mut Container,
+    bundle: &Bundle,
+    plan: &namespaces::Plan,
+    opts: &CreateOptions,
+) -> Result<Pid> {
     let spec = &bundle.spec;
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::Other("linux is required".into()))?;
-    make_exec_fifo(c)?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Other("linux is required".into()))?;
+    make_exec_fifo(c, linux)?;
     let state_dir = nix::fcntl::open(
         &c.dir,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|errno| Error::Kernel { call: "open".into(), target: c.dir.display().to_string(), errno })?;
+    .map_err(|errno| Error::Kernel {
+        call: "open".into(),
+        target: c.dir.display().to_string(),
+        errno,
+    })?;
     let (runtime_end, init_end) = sync::channel_pair()?;
 
     let for_children = namespaces::enter_for_child(plan, linux)?;
@@ -127,7 +161,11 @@ fn build(c: &mut Container, bundle: &Bundle, plan: &namespaces::Plan, opts: &Cre
     let Some(pid) = (match cloned {
         Ok(v) => v,
         Err(errno) => {
-            return Err(Error::Kernel { call: "clone".into(), target: namespaces::describe(flags), errno });
+            return Err(Error::Kernel {
+                call: "clone".into(),
+                target: namespaces::describe(flags),
+                errno,
+            });
         }
     }) else {
         // The child: it must not hold the container's lock (the lock is
@@ -175,9 +213,15 @@ fn build(c: &mut Container, bundle: &Bundle, plan: &namespaces::Plan, opts: &Cre
         hooks::run_stage("prestart", h.prestart().as_ref(), &state)?;
         hooks::run_stage("createRuntime", h.create_runtime().as_ref(), &state)?;
     }
-    runtime_end.send(&Msg::HooksDone { state: state.to_string() })?;
+    runtime_end.send(&Msg::HooksDone {
+        state: state.to_string(),
+    })?;
     runtime_end.expect(Msg::Ready)?;
-    explain::note("sync", format_args!("Ready <- init"), "the init is set up and now blocks on exec.fifo until start");
+    explain::note(
+        "sync",
+        format_args!("Ready <- init"),
+        "the init is set up and now blocks on exec.fifo until start",
+    );
 
     c.record.phase = Phase::Created;
     c.save()?;
@@ -187,14 +231,38 @@ fn build(c: &mut Container, bundle: &Bundle, plan: &namespaces::Plan, opts: &Cre
     Ok(pid)
 }
 
-fn make_exec_fifo(c: &Container) -> Result<()> {
+fn make_exec_fifo(c: &Container, linux: &oci_spec::runtime::Linux) -> Result<()> {
     let path = c.fifo_path();
     explain::kernel(
         "mkfifo",
         format_args!("{}", path.display()),
         "the init will block opening it until `start` opens the other end",
         || nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)),
-    )
+    )?;
+    // In a user namespace the init is root of the namespace, which is some
+    // other uid on the host: the fifo must be that uid's to open.
+    let host_id = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+    };
+    let (uid, gid) = (host_id(linux.uid_mappings()), host_id(linux.gid_mappings()));
+    if uid.is_some() || gid.is_some() {
+        explain::kernel(
+            "chown",
+            format_args!("{} ({uid:?}:{gid:?})", path.display()),
+            "the namespace's root must be able to open the fifo",
+            || {
+                nix::unistd::chown(
+                    &path,
+                    uid.map(nix::unistd::Uid::from_raw),
+                    gid.map(nix::unistd::Gid::from_raw),
+                )
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Written atomically, as containerd reads it as soon as create returns.

@@ -47,6 +47,8 @@ struct Program {
     args: Vec<CString>,
     env: Vec<CString>,
     caps: capabilities::Resolved,
+    /// The state JSON the runtime sent, for the startContainer hooks.
+    state: serde_json::Value,
 }
 
 /// The init's whole life. Never returns: it becomes the container's program
@@ -67,16 +69,23 @@ pub fn run(a: InitArgs) -> ! {
         Ok(never) => match never {},
     };
     // Only reached on failure: tell `start` why, through the fifo.
+    // One write, so `start` reads the whole message at once.
     let mut f = std::fs::File::from(fifo);
-    let _ = writeln!(f, "{err}");
+    let _ = f.write_all(format!("{err}\n").as_bytes());
     sys::exit_now(127);
 }
 
 /// Everything up to `Ready`, in the order the kernel needs it.
 fn set_up_container(a: &InitArgs) -> Result<Program> {
     let spec = &a.bundle.spec;
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::Other("linux is required".into()))?;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is required".into()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Other("linux is required".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Other("process is required".into()))?;
 
     die_with_runtime()?;
     become_non_dumpable()?;
@@ -98,7 +107,12 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
         mounts::mount_entry(root.as_fd(), &a.bundle.dir, m)?;
     }
     let in_userns = a.plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
-    devices::create_devices(root.as_fd(), fresh_dev, linux.devices().as_deref().unwrap_or(&[]), in_userns)?;
+    devices::create_devices(
+        root.as_fd(),
+        fresh_dev,
+        linux.devices().as_deref().unwrap_or(&[]),
+        in_userns,
+    )?;
 
     a.channel.send(&Msg::MountsDone)?;
     let state = a.channel.expect_with(
@@ -108,8 +122,8 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
         },
         "HooksDone",
     )?;
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
     if let Some(h) = spec.hooks() {
-        let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
         hooks::run_stage("createContainer", h.create_container().as_ref(), &state)?;
     }
 
@@ -121,9 +135,16 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     drop(root);
     let root = rootfs::open_root()?;
     rootfs::mask_paths(root.as_fd(), linux.masked_paths().as_deref().unwrap_or(&[]))?;
-    rootfs::make_paths_readonly(root.as_fd(), linux.readonly_paths().as_deref().unwrap_or(&[]))?;
+    rootfs::make_paths_readonly(
+        root.as_fd(),
+        linux.readonly_paths().as_deref().unwrap_or(&[]),
+    )?;
     write_sysctls(linux)?;
-    if spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)) {
+    if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true))
+    {
         rootfs::remount_root_readonly()?;
     }
     if linux.rootfs_propagation().is_some() {
@@ -135,14 +156,19 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     if let Some(adj) = process.oom_score_adj() {
         write_oom_score_adj(adj)?;
     }
-    let program = find_program(process)?;
+    let mut program = find_program(process)?;
+    program.state = state;
     // Ready: from here the runtime may exit; the init must outlive it.
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|errno| Error::Kernel {
         call: "prctl(PR_SET_PDEATHSIG, 0)".into(),
         target: String::new(),
         errno,
     })?;
-    explain::note("sync", format_args!("Ready -> runtime"), "the container is set up; create can return");
+    explain::note(
+        "sync",
+        format_args!("Ready -> runtime"),
+        "the container is set up; create can return",
+    );
     a.channel.send(&Msg::Ready)?;
     Ok(program)
 }
@@ -167,8 +193,11 @@ fn become_non_dumpable() -> Result<()> {
 }
 
 fn join_session_keyring(bundle: &Path) -> Result<()> {
-    let name = CString::new(format!("_ses.{}", bundle.file_name().unwrap_or_default().to_string_lossy()))
-        .unwrap_or_else(|_| CString::from(c"_ses"));
+    let name = CString::new(format!(
+        "_ses.{}",
+        bundle.file_name().unwrap_or_default().to_string_lossy()
+    ))
+    .unwrap_or_else(|_| CString::from(c"_ses"));
     explain::kernel(
         "keyctl",
         format_args!("(KEYCTL_JOIN_SESSION_KEYRING, {name:?})"),
@@ -182,14 +211,20 @@ fn join_session_keyring(bundle: &Path) -> Result<()> {
 fn write_sysctls(linux: &oci_spec::runtime::Linux) -> Result<()> {
     for (key, value) in linux.sysctl().iter().flatten() {
         if key.contains("..") || key.starts_with('/') {
-            return Err(Error::config("config.json", format!("linux.sysctl: bad key {key:?}")));
+            return Err(Error::config(
+                "config.json",
+                format!("linux.sysctl: bad key {key:?}"),
+            ));
         }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         explain::kernel(
             "write",
             format_args!("{path} = {value:?}"),
             "linux.sysctl: a kernel setting of the container's own namespace",
-            || std::fs::write(&path, value).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+            || {
+                std::fs::write(&path, value)
+                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            },
         )?;
     }
     Ok(())
@@ -200,7 +235,10 @@ fn write_oom_score_adj(adj: i32) -> Result<()> {
         "write oom_score_adj",
         format_args!("/proc/self/oom_score_adj = {adj}"),
         "process.oomScoreAdj: how eagerly the OOM killer picks this container",
-        || std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+        || {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        },
     )
 }
 
@@ -214,25 +252,43 @@ fn find_program(process: &oci_spec::runtime::Process) -> Result<Program> {
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     let name = &args[0];
     let found: Option<PathBuf> = if name.contains('/') {
-        Some(PathBuf::from(name))
+        let p = PathBuf::from(name);
+        if p.is_absolute() && !is_executable(&p) {
+            return Err(Error::config(
+                "config.json",
+                format!("process.args[0]: {name:?}: no such executable file in the container"),
+            ));
+        }
+        Some(p)
     } else {
-        path_var.split(':').map(|d| Path::new(d).join(name)).find(|p| is_executable(p))
+        path_var
+            .split(':')
+            .map(|d| Path::new(d).join(name))
+            .find(|p| is_executable(p))
     };
     let Some(path) = found else {
-        return Err(Error::config("config.json", format!("process.args[0]: {name:?}: executable file not found in $PATH")));
+        return Err(Error::config(
+            "config.json",
+            format!("process.args[0]: {name:?}: executable file not found in $PATH"),
+        ));
     };
-    let c = |s: &str| CString::new(s).map_err(|_| Error::config("config.json", format!("{s:?} contains a NUL byte")));
+    let c = |s: &str| {
+        CString::new(s)
+            .map_err(|_| Error::config("config.json", format!("{s:?} contains a NUL byte")))
+    };
     Ok(Program {
         path: c(&path.to_string_lossy())?,
         args: args.iter().map(|a| c(a)).collect::<Result<_>>()?,
         env: env.iter().map(|e| c(e)).collect::<Result<_>>()?,
         caps: capabilities::resolve(process.capabilities().as_ref()),
+        state: serde_json::Value::Null,
     })
 }
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Block until `start` opens the fifo for reading. The fifo stays open,
@@ -254,10 +310,14 @@ fn wait_for_start(state_dir: &OwnedFd) -> OwnedFd {
 /// After `start`: the startContainer hooks, then the point of no return.
 fn start_program(a: &InitArgs, p: &Program) -> Result<std::convert::Infallible> {
     let spec = &a.bundle.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Other("process is required".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Other("process is required".into()))?;
     if let Some(h) = spec.hooks() {
         if h.start_container().is_some() {
-            let state = serde_json::json!({"ociVersion": crate::config::OCI_VERSION, "status": "running", "pid": nix::unistd::getpid().as_raw()});
+            let mut state = p.state.clone();
+            state["status"] = "running".into();
             hooks::run_stage("startContainer", h.start_container().as_ref(), &state)?;
         }
     }
@@ -282,20 +342,36 @@ fn start_program(a: &InitArgs, p: &Program) -> Result<std::convert::Infallible> 
         "no runtime or host file descriptor may reach the container",
         || sys::mark_fds_cloexec_from(3 + a.preserve_fds),
     )?;
-    explain::note("execve", format_args!("{:?} {:?}", p.path, p.args), "the init becomes the container's program");
+    explain::note(
+        "execve",
+        format_args!("{:?} {:?}", p.path, p.args),
+        "the init becomes the container's program",
+    );
     let errno = nix::unistd::execve(&p.path, &p.args, &p.env).unwrap_err();
-    Err(Error::Kernel { call: "execve".into(), target: p.path.to_string_lossy().into_owned(), errno })
+    Err(Error::Kernel {
+        call: "execve".into(),
+        target: p.path.to_string_lossy().into_owned(),
+        errno,
+    })
 }
 
 /// chdir to `process.cwd`, then check where we landed: a cwd must be inside
 /// the container (a leaked host directory fd must not be reachable).
 fn enter_cwd(cwd: &Path) -> Result<()> {
-    explain::kernel("chdir", format_args!("{}", cwd.display()), "process.cwd, as the container's user", || nix::unistd::chdir(cwd))?;
+    explain::kernel(
+        "chdir",
+        format_args!("{}", cwd.display()),
+        "process.cwd, as the container's user",
+        || nix::unistd::chdir(cwd),
+    )?;
     match nix::unistd::getcwd() {
         Ok(_) => Ok(()),
         Err(errno) => Err(Error::Kernel {
             call: "getcwd".into(),
-            target: format!("{} (the cwd is outside the container's root)", cwd.display()),
+            target: format!(
+                "{} (the cwd is outside the container's root)",
+                cwd.display()
+            ),
             errno,
         }),
     }

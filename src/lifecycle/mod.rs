@@ -31,26 +31,53 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 fn start_locked(c: &Container) -> Result<()> {
     let status = c.status();
     if status != Status::Created {
-        return Err(Error::container(&c.id, format!("cannot be started: it is {}, not created", status.as_str())));
+        return Err(Error::container(
+            &c.id,
+            format!("cannot be started: it is {}, not created", status.as_str()),
+        ));
     }
-    let init = c.record.init.ok_or_else(|| Error::container(&c.id, "has no init process"))?;
-    let pidfd = sys::pidfd_open(init.pid()).map_err(|errno| Error::Kernel { call: "pidfd_open".into(), target: format!("init pid {}", init.pid), errno })?;
+    let init = c
+        .record
+        .init
+        .ok_or_else(|| Error::container(&c.id, "has no init process"))?;
+    let pidfd = sys::pidfd_open(init.pid()).map_err(|errno| Error::Kernel {
+        call: "pidfd_open".into(),
+        target: format!("init pid {}", init.pid),
+        errno,
+    })?;
     let fifo_path = c.fifo_path();
     let fifo = explain::kernel(
         "open",
         format_args!("{} (O_RDONLY)", fifo_path.display()),
         "opening the read end releases the init, blocked opening the write end",
-        || nix::fcntl::open(&fifo_path, nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()),
+        || {
+            nix::fcntl::open(
+                &fifo_path,
+                nix::fcntl::OFlag::O_RDONLY
+                    | nix::fcntl::OFlag::O_NONBLOCK
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+        },
     )?;
     // The fifo's existence is what `created` means: from now on, running.
     let _ = std::fs::remove_file(&fifo_path);
     // The init keeps its end open until execve closes it; it writes only to
     // report a failure. So: wait for the end-of-file, then read.
-    let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    let mut fds = [
+        PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+        PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+    ];
     loop {
         match nix::poll::poll(&mut fds, PollTimeout::NONE) {
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(Error::Kernel { call: "poll".into(), target: "exec.fifo".into(), errno }),
+            Err(errno) => {
+                return Err(Error::Kernel {
+                    call: "poll".into(),
+                    target: "exec.fifo".into(),
+                    errno,
+                })
+            }
             Ok(_) => {}
         }
         let fifo_ev = fds[0].revents().unwrap_or(PollFlags::empty());
@@ -59,18 +86,35 @@ fn start_locked(c: &Container) -> Result<()> {
         }
         if fds[1].revents().is_some_and(|e| !e.is_empty()) {
             // The init died without ever opening the fifo.
-            return Err(Error::container(&c.id, "init process exited before it could start"));
+            return Err(Error::container(
+                &c.id,
+                "init process exited before it could start",
+            ));
         }
     }
+    // The writer is connected (or gone): read to its end, blocking.
+    let flags = nix::fcntl::OFlag::O_RDONLY;
+    let _ = nix::fcntl::fcntl(&fifo, nix::fcntl::FcntlArg::F_SETFL(flags));
     let mut report = String::new();
     let mut f = std::fs::File::from(fifo);
     let _ = f.read_to_string(&mut report);
     if !report.trim().is_empty() {
-        return Err(Error::container(&c.id, format!("failed to start: {}", report.trim())));
+        return Err(Error::container(
+            &c.id,
+            format!("failed to start: {}", report.trim()),
+        ));
     }
-    explain::note("sync", format_args!("exec.fifo closed by execve"), "the container's program is running");
+    explain::note(
+        "sync",
+        format_args!("exec.fifo closed by execve"),
+        "the container's program is running",
+    );
     if let Some(h) = c.record.config.hooks() {
-        if let Err(e) = hooks::run_stage("poststart", h.poststart().as_ref(), &c.oci_state(Status::Running)) {
+        if let Err(e) = hooks::run_stage(
+            "poststart",
+            h.poststart().as_ref(),
+            &c.oci_state(Status::Running),
+        ) {
             // Spec 1.3: a failing poststart hook fails start and stops the container.
             kill_and_wait(&init);
             return Err(e);
@@ -82,7 +126,9 @@ fn start_locked(c: &Container) -> Result<()> {
 /// Signal a live process named by pid and start time, through a pidfd so
 /// that a recycled pid is never hit.
 fn signal_exactly(p: &ProcessId, sig: Signal) -> Result<bool> {
-    let Ok(pidfd) = sys::pidfd_open(p.pid()) else { return Ok(false) };
+    let Ok(pidfd) = sys::pidfd_open(p.pid()) else {
+        return Ok(false);
+    };
     // Opened first, checked second: the pidfd pins the process we checked.
     if !p.is_alive() {
         return Ok(false);
@@ -98,7 +144,9 @@ fn signal_exactly(p: &ProcessId, sig: Signal) -> Result<bool> {
 
 /// SIGKILL a process and wait until it is gone (it need not be our child).
 pub fn kill_and_wait(p: &ProcessId) {
-    let Ok(pidfd) = sys::pidfd_open(p.pid()) else { return };
+    let Ok(pidfd) = sys::pidfd_open(p.pid()) else {
+        return;
+    };
     if !p.is_alive() {
         return;
     }
@@ -116,7 +164,12 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
     let status = c.status();
     let init = match (status, c.record.init) {
         (Status::Created | Status::Running | Status::Creating, Some(init)) => init,
-        _ => return Err(Error::container(id, "cannot be signalled: container not running")),
+        _ => {
+            return Err(Error::container(
+                id,
+                "cannot be signalled: container not running",
+            ))
+        }
     };
     if all {
         for p in processes_in_pid_namespace_of(&init) {
@@ -124,7 +177,10 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
         }
     }
     if !signal_exactly(&init, sig)? {
-        return Err(Error::container(id, "cannot be signalled: container not running"));
+        return Err(Error::container(
+            id,
+            "cannot be signalled: container not running",
+        ));
     }
     Ok(())
 }
@@ -133,12 +189,16 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
 /// this is how `kill --all` finds the container's processes).
 fn processes_in_pid_namespace_of(init: &ProcessId) -> Vec<ProcessId> {
     let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
-    let Some(target) = ns_of(init.pid) else { return Vec::new() };
+    let Some(target) = ns_of(init.pid) else {
+        return Vec::new();
+    };
     let mine = ns_of(std::process::id() as i32);
     if Some(&target) == mine.as_ref() {
         return Vec::new(); // the container shares our pid namespace: only the init is known
     }
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| *pid != init.pid && ns_of(*pid).as_ref() == Some(&target))
@@ -162,7 +222,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Status::Stopped | Status::Created => {}
         _ if force => {}
         Status::Running => {
-            return Err(Error::container(id, "is running: stop it first, or use `delete --force`"));
+            return Err(Error::container(
+                id,
+                "is running: stop it first, or use `delete --force`",
+            ));
         }
         Status::Creating => {
             let what = match c.record.init {
@@ -171,7 +234,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             };
             return Err(Error::container(
                 id,
-                format!("is half-made by a create that did not finish ({what}): use `delete --force`"),
+                format!(
+                    "is half-made by a create that did not finish ({what}): use `delete --force`"
+                ),
             ));
         }
     }
@@ -187,18 +252,35 @@ pub fn state(store: &Store, id: &str) -> Result<String> {
 
 /// `list`: every container, as a table or JSON.
 pub fn list(store: &Store, json: bool, quiet: bool) -> Result<String> {
-    let all: Vec<Container> = store.ids().iter().filter_map(|id| store.read(id).ok()).collect();
+    let all: Vec<Container> = store
+        .ids()
+        .iter()
+        .filter_map(|id| store.read(id).ok())
+        .collect();
     if quiet {
         return Ok(all.iter().map(|c| format!("{}\n", c.id)).collect());
     }
     if json {
         let v: Vec<serde_json::Value> = all.iter().map(|c| c.oci_state(c.status())).collect();
-        return serde_json::to_string(&v).map(|s| s + "\n").map_err(|e| Error::Other(e.to_string()));
+        return serde_json::to_string(&v)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::Other(e.to_string()));
     }
-    let mut out = format!("{:<20} {:<8} {:<10} {:<40} {:<31} OWNER\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+    let mut out = format!(
+        "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER\n",
+        "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+    );
     for c in &all {
         let r = &c.record;
-        out += &format!("{:<20} {:<8} {:<10} {:<40} {:<31} {}\n", c.id, c.pid(), c.status().as_str(), r.bundle.display(), r.created, r.owner);
+        out += &format!(
+            "{:<20} {:<8} {:<10} {:<40} {:<31} {}\n",
+            c.id,
+            c.pid(),
+            c.status().as_str(),
+            r.bundle.display(),
+            r.created,
+            r.owner
+        );
     }
     Ok(out)
 }
@@ -227,7 +309,15 @@ pub fn run(store: &Store, opts: &create::CreateOptions, detach: bool) -> Result<
 fn wait_forwarding_signals(init: nix::unistd::Pid) -> i32 {
     use nix::sys::signal::{SigSet, SigmaskHow};
     use nix::sys::wait::{waitpid, WaitStatus};
-    let forwarded = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH];
+    let forwarded = [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+    ];
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     for s in forwarded {
