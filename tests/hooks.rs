@@ -88,7 +88,11 @@ fn all_hooks_fire_in_order_with_state() {
                 got == Some(pid) || got == Some(1),
                 "{name} state lacks the container pid ({pid} or 1): {st:?}"
             ),
-            _ => assert_eq!(got, Some(pid), "{name} state lacks the container pid: {st:?}"),
+            _ => assert_eq!(
+                got,
+                Some(pid),
+                "{name} state lacks the container pid: {st:?}"
+            ),
         }
         let b = json_field(&st, "bundle").unwrap_or_default();
         assert_eq!(

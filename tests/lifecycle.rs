@@ -398,3 +398,45 @@ fn runtime_does_not_hold_stdio_after_create() {
     c.start().assert_ok();
     c.wait_stdout("hi", SHORT);
 }
+
+#[test]
+fn init_killed_from_host_is_stopped() {
+    let c = Container::new("lc_hostkill");
+    let pid = c.create_and_start();
+    send_signal(pid, SIGKILL);
+    c.wait_status("stopped", SHORT);
+    c.delete(false).assert_ok();
+    c.assert_no_traces();
+    // The id can be reused after delete.
+    c.create().assert_ok();
+    assert_eq!(c.status(), "created");
+    assert_ne!(c.pid(), pid);
+}
+
+#[test]
+fn relative_bundle_is_recorded_absolute() {
+    let c = Container::new("lc_relbundle");
+    c.write_config_now();
+    // The runtime runs with cwd = bundle, so "." is the bundle.
+    c.rt(&["create", "--bundle", ".", &c.id]).assert_ok();
+    let st = c.state_json();
+    let b = json_field(&st, "bundle").unwrap_or_default();
+    assert!(b.starts_with('/'), "bundle not absolute: {st}");
+    assert_eq!(fs::canonicalize(&b).ok(), fs::canonicalize(&c.bundle).ok(), "{st}");
+}
+
+#[test]
+fn host_environment_does_not_leak() {
+    let c = Container::with_args("lc_env_leak", &["env"]);
+    c.write_config_now();
+    let b = c.bundle_str();
+    let (mut cmd, out, _) = c.command(&["run", "--bundle", &b, &c.id]);
+    cmd.env("PUNCKER_HOST_ONLY_SECRET", "leaked");
+    let mut ch = cmd.spawn().unwrap();
+    let st = wait_deadline(&mut ch, "run env", CALL_TIMEOUT);
+    assert!(st.success());
+    let env = fs::read_to_string(out).unwrap();
+    assert!(!env.contains("PUNCKER_HOST_ONLY_SECRET"), "host env leaked: {env}");
+    assert!(env.lines().any(|l| l == "TERM=xterm"), "{env}");
+    assert!(env.lines().any(|l| l == format!("PUNCKER_TEST_MARKER={}", c.marker)), "{env}");
+}
