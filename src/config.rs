@@ -27,6 +27,11 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
     let spec: Spec = serde_json::from_slice(&text)
         .map_err(|e| Error::config(file.display(), format!("invalid config: {e}")))?;
     let rootfs = check_spec(&file, &dir, &spec)?;
+    crate::explain::note(
+        "read",
+        format_args!("{}", file.display()),
+        "the bundle's config.json says what container to make",
+    );
     Ok(Bundle { dir, spec, rootfs })
 }
 

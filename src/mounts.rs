@@ -122,6 +122,16 @@ pub fn parse_options(opts: &[String]) -> Options {
     o
 }
 
+/// Flags as the names a reader knows from mount(2): `MS_NOSUID|MS_NODEV`.
+pub fn flag_names(flags: MsFlags) -> String {
+    let names: Vec<&str> = flags.iter_names().map(|(n, _)| n).collect();
+    if names.is_empty() {
+        "no flags".into()
+    } else {
+        names.join("|")
+    }
+}
+
 /// The path below the rootfs, as a relative path without `..` games (those
 /// are resolved by the kernel inside the root anyway).
 fn inside(dest: &Path) -> PathBuf {
@@ -307,7 +317,11 @@ pub fn remount(target: &str, shown: &Path, flags: MsFlags) -> Result<()> {
     let keep = current_flags(target);
     explain::kernel(
         "mount",
-        format_args!("{} (MS_REMOUNT|MS_BIND, {:?})", shown.display(), flags),
+        format_args!(
+            "{} (MS_REMOUNT|MS_BIND|{})",
+            shown.display(),
+            flag_names(flags)
+        ),
         "apply ro/nosuid/nodev/noexec to a bind mount",
         || {
             nix::mount::mount(
@@ -347,7 +361,7 @@ fn current_flags(target: &str) -> MsFlags {
 pub fn set_propagation(target: &str, shown: &Path, flags: MsFlags) -> Result<()> {
     explain::kernel(
         "mount",
-        format_args!("{} propagation {:?}", shown.display(), flags),
+        format_args!("{} propagation {}", shown.display(), flag_names(flags)),
         "whether mount events travel between this mount and its peers",
         || nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>),
     )

@@ -46,7 +46,7 @@ pub fn prepare_rootfs(rootfs: &Path, propagation: MsFlags) -> Result<OwnedFd> {
     };
     explain::kernel(
         "mount",
-        format_args!("/ ({:?}|MS_REC)", first),
+        format_args!("/ ({}|MS_REC)", mounts::flag_names(first)),
         "cut the host's view off from the mounts the container is about to make",
         || {
             nix::mount::mount(

@@ -182,6 +182,11 @@ impl Store {
             .create(&tmp)
             .map_err(|e| Error::Other(format!("state directory {}: {e}", tmp.display())))?;
         write_record(&tmp, &record)?;
+        crate::explain::note(
+            "rename",
+            format_args!("{} -> {}", tmp.display(), dir.display()),
+            "publish the record (status creating) before anything is made, so a crash leaves a trace delete --force can follow",
+        );
         if let Err(e) = std::fs::rename(&tmp, &dir) {
             let _ = std::fs::remove_dir_all(&tmp);
             if matches!(e.raw_os_error(), Some(libc::EEXIST | libc::ENOTEMPTY)) {
