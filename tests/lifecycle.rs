@@ -12,6 +12,10 @@ fn create_start_stop_delete() {
     c.create().assert_ok();
 
     let st = c.state_json();
+    assert!(
+        json_field(&st, "ociVersion").map_or(false, |v| v.starts_with("1.")),
+        "state: {st}"
+    );
     assert_eq!(
         json_field(&st, "status").as_deref(),
         Some("created"),
@@ -422,7 +426,11 @@ fn relative_bundle_is_recorded_absolute() {
     let st = c.state_json();
     let b = json_field(&st, "bundle").unwrap_or_default();
     assert!(b.starts_with('/'), "bundle not absolute: {st}");
-    assert_eq!(fs::canonicalize(&b).ok(), fs::canonicalize(&c.bundle).ok(), "{st}");
+    assert_eq!(
+        fs::canonicalize(&b).ok(),
+        fs::canonicalize(&c.bundle).ok(),
+        "{st}"
+    );
 }
 
 #[test]
@@ -436,7 +444,89 @@ fn host_environment_does_not_leak() {
     let st = wait_deadline(&mut ch, "run env", CALL_TIMEOUT);
     assert!(st.success());
     let env = fs::read_to_string(out).unwrap();
-    assert!(!env.contains("PUNCKER_HOST_ONLY_SECRET"), "host env leaked: {env}");
+    assert!(
+        !env.contains("PUNCKER_HOST_ONLY_SECRET"),
+        "host env leaked: {env}"
+    );
     assert!(env.lines().any(|l| l == "TERM=xterm"), "{env}");
-    assert!(env.lines().any(|l| l == format!("PUNCKER_TEST_MARKER={}", c.marker)), "{env}");
+    assert!(
+        env.lines()
+            .any(|l| l == format!("PUNCKER_TEST_MARKER={}", c.marker)),
+        "{env}"
+    );
+}
+
+#[test]
+fn kill_created_container() {
+    let c = Container::new("lc_kill_created");
+    c.create().assert_ok();
+    let pid = c.pid();
+    c.kill(Some("KILL")).assert_ok();
+    c.wait_status("stopped", SHORT);
+    assert!(
+        wait_until(SHORT, || fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z"))
+            .unwrap_or(true)),
+        "init {pid} survived SIGKILL"
+    );
+    // It never ran the user program, and it cannot be started any more.
+    c.start().assert_fail();
+    c.delete(false).assert_ok();
+    c.assert_no_traces();
+}
+
+#[test]
+fn delete_force_of_unknown_id_succeeds() {
+    let c = Container::new("lc_del_unknown");
+    let o = c.rt(&["delete", "--force", &format!("nothing-{}", c.id)]);
+    o.assert_ok();
+    assert!(c.root_entries().is_empty());
+}
+
+#[test]
+fn generated_spec_is_runnable() {
+    let mut c = Container::new("lc_spec");
+    let o = c.rt(&["spec", "--bundle", &c.bundle_str()]);
+    o.assert_ok();
+    let text = fs::read_to_string(c.config_path()).expect("spec wrote no config.json");
+    for key in [
+        "ociVersion",
+        "process",
+        "root",
+        "mounts",
+        "linux",
+        "namespaces",
+        "maskedPaths",
+    ] {
+        assert!(
+            text.contains(&format!("\"{key}\"")),
+            "generated spec lacks {key}:\n{text}"
+        );
+    }
+    assert_eq!(json_field(&text, "terminal").as_deref(), Some("true"));
+    assert_eq!(json_field(&text, "path").as_deref(), Some("rootfs"));
+    // Make it non-interactive and run it with our rootfs.
+    let mut t = text.clone();
+    for pat in ["\"terminal\": true", "\"terminal\":true"] {
+        t = t.replacen(pat, "\"terminal\": false", 1);
+    }
+    assert_eq!(
+        t.matches("\"sh\"").count(),
+        1,
+        "expected args [\"sh\"]:\n{text}"
+    );
+    t = t.replacen("\"sh\"", "\"sh\", \"-c\", \"echo spec-ok\"", 1);
+    fs::write(c.config_path(), &t).unwrap();
+    c.write_config = false;
+    let o = c.run_fg();
+    o.assert_ok();
+    assert_eq!(o.stdout.trim(), "spec-ok");
+    // `spec` refuses to overwrite an existing config.json.
+    let o = c.rt(&["spec", "--bundle", &c.bundle_str()]);
+    o.assert_fail();
+    assert_eq!(
+        fs::read_to_string(c.config_path()).unwrap(),
+        t,
+        "spec overwrote config.json"
+    );
 }
