@@ -256,6 +256,7 @@ fn create_options(a: &CreateArgs) -> Result<CreateOptions> {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        relay_terminal: false,
     })
 }
 

@@ -7,7 +7,8 @@
 //!   side of a container's birth, `init.rs` the container's side.
 //! - `state.rs`: the crash-safe state store.
 //! - one module per kernel concept: `namespaces`, `userns`, `rootfs`,
-//!   `mounts`, `devices`, `cgroups`, `capabilities`, `rlimits`, `hooks`.
+//!   `mounts`, `devices`, `cgroups`, `capabilities`, `rlimits`, `hooks`,
+//!   `terminal`.
 //! - `explain.rs`: the step stream behind `--explain` and `--debug`.
 //! - `sync.rs`: the runtime ⇄ init protocol; `sys.rs`: all `unsafe`.
 
@@ -28,6 +29,7 @@ mod rootfs;
 mod state;
 mod sync;
 mod sys;
+mod terminal;
 mod userns;
 
 use clap::Parser;

@@ -204,3 +204,51 @@ pub fn flock_exclusive(f: &std::fs::File) -> nix::Result<()> {
         }
     }
 }
+
+/// A pseudo-terminal's window size (`struct winsize`).
+pub fn set_window_size(fd: BorrowedFd, rows: u16, cols: u16) -> nix::Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one winsize struct, which outlives the call.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) }).map(drop)
+}
+
+/// The window size of a terminal, as (rows, cols).
+pub fn window_size(fd: BorrowedFd) -> nix::Result<(u16, u16)> {
+    // SAFETY: winsize is plain integers; all-zero is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize struct into `ws`.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// Unlock a pty master and return its number N (the peer is /dev/pts/N).
+pub fn unlock_pty(master: BorrowedFd) -> nix::Result<u32> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int.
+    Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int.
+    Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
+    Ok(n)
+}
+
+/// Open the pty's other end straight from the master (TIOCGPTPEER), so no
+/// path lookup can be raced.
+pub fn open_pty_peer(master: BorrowedFd) -> nix::Result<OwnedFd> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes the open flags as its argument and returns a new fd.
+    let fd = Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) })?;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Make `fd` the calling session's controlling terminal (TIOCSCTTY).
+pub fn set_controlling_terminal(fd: BorrowedFd) -> nix::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
+}

@@ -28,8 +28,10 @@ use crate::sys;
 use crate::userns;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
+#[derive(Clone)]
 pub struct CreateOptions {
     pub id: String,
     pub bundle: PathBuf,
@@ -38,12 +40,16 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// `run` in the foreground relays the terminal itself, without a socket.
+    pub relay_terminal: bool,
 }
 
 /// A created container: locked, its init waiting on `exec.fifo`.
 pub struct Created {
     pub container: Container,
     pub init: Pid,
+    /// The pty master, when `run` relays the terminal itself.
+    pub terminal: Option<OwnedFd>,
 }
 
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
@@ -61,7 +67,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     store.sweep_abandoned(&opts.id);
     let mut container = store.create(first_record(&opts.id, &bundle)?)?;
     match build(&mut container, &bundle, &plan, opts) {
-        Ok(init) => Ok(Created { container, init }),
+        Ok((init, terminal)) => Ok(Created {
+            container,
+            init,
+            terminal,
+        }),
         Err(e) => {
             destroy(container, false);
             Err(e)
@@ -89,11 +99,14 @@ fn first_record(id: &str, bundle: &Bundle) -> Result<Record> {
 /// loudly rather than run a container less confined than asked.
 fn refuse_what_is_not_built_yet(bundle: &Bundle, opts: &CreateOptions, file: &str) -> Result<()> {
     let process = bundle.spec.process().as_ref();
-    if process.and_then(|p| p.terminal()) == Some(true) {
-        return Err(match &opts.console_socket {
-            None => Error::config(file, "process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)"),
-            Some(_) => Error::Unsupported("process.terminal with --console-socket".into()),
-        });
+    if process.and_then(|p| p.terminal()) == Some(true)
+        && opts.console_socket.is_none()
+        && !opts.relay_terminal
+    {
+        return Err(Error::config(
+            file,
+            "process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)",
+        ));
     }
     let linux = bundle.spec.linux().as_ref();
     if linux.and_then(|l| l.seccomp().as_ref()).is_some() {
@@ -135,12 +148,15 @@ fn build(
     bundle: &Bundle,
     plan: &namespaces::Plan,
     opts: &CreateOptions,
-) -> Result<Pid> {
+) -> Result<(Pid, Option<OwnedFd>)> {
     let spec = &bundle.spec;
     let linux = spec
         .linux()
         .as_ref()
         .ok_or_else(|| Error::Other("linux is required".into()))?;
+    let wants_terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    let (console_for_init, console_here) =
+        console_socket(wants_terminal, opts.console_socket.as_deref())?;
     make_exec_fifo(c, linux)?;
     let state_dir = nix::fcntl::open(
         &c.dir,
@@ -171,6 +187,7 @@ fn build(
         // The child: it must not hold the container's lock (the lock is
         // the runtime's), nor the runtime's end of the socket.
         drop(runtime_end);
+        drop(console_here);
         c.release_lock();
         init::run(InitArgs {
             bundle,
@@ -180,6 +197,7 @@ fn build(
             no_pivot: opts.no_pivot,
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
+            console: console_for_init,
         });
     };
     if explain::enabled() {
@@ -193,6 +211,7 @@ fn build(
     }
     drop(init_end);
     drop(state_dir);
+    drop(console_for_init);
     for_children.restore()?;
 
     // Record the init before anything else: from now on delete --force can find it.
@@ -225,10 +244,46 @@ fn build(
 
     c.record.phase = Phase::Created;
     c.save()?;
+    let master = match &console_here {
+        Some(sock) => Some(crate::terminal::recv_master(sock.as_fd())?),
+        None => None,
+    };
     if let Some(f) = &opts.pid_file {
         write_pid_file(f, pid)?;
     }
-    Ok(pid)
+    Ok((pid, master))
+}
+
+/// Where the init sends its pty master: the manager's `--console-socket`,
+/// or one end of a socket pair whose other end `run` keeps to relay.
+/// Returns (the init's end, the runtime's end).
+pub fn console_socket(
+    wants_terminal: bool,
+    path: Option<&std::path::Path>,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    if !wants_terminal {
+        return Ok((None, None));
+    }
+    match path {
+        Some(p) => {
+            let s = explain::kernel(
+                "connect",
+                format_args!("{} (AF_UNIX)", p.display()),
+                "the manager waits on this socket for the terminal's master end",
+                || {
+                    std::os::unix::net::UnixStream::connect(p)
+                        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+                },
+            )
+            .map_err(|e| Error::Other(format!("--console-socket: {e}")))?;
+            Ok((Some(s.into()), None))
+        }
+        None => {
+            let (a, b) = std::os::unix::net::UnixStream::pair()
+                .map_err(|e| Error::Other(format!("socketpair for the terminal: {e}")))?;
+            Ok((Some(b.into()), Some(a.into())))
+        }
+    }
 }
 
 fn make_exec_fifo(c: &Container, linux: &oci_spec::runtime::Linux) -> Result<()> {

@@ -21,6 +21,7 @@ use crate::rlimits;
 use crate::rootfs;
 use crate::sync::{Channel, Msg};
 use crate::sys;
+use crate::terminal;
 use crate::userns;
 use nix::sched::CloneFlags;
 use std::ffi::CString;
@@ -38,6 +39,8 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Where to send the pty master, with `process.terminal`.
+    pub console: Option<OwnedFd>,
 }
 
 /// Everything `execve` needs, worked out before `Ready` so that a missing
@@ -139,6 +142,9 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
         root.as_fd(),
         linux.readonly_paths().as_deref().unwrap_or(&[]),
     )?;
+    if let Some(console) = &a.console {
+        give_terminal(root.as_fd(), console, process)?;
+    }
     write_sysctls(linux)?;
     if spec
         .root()
@@ -171,6 +177,26 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     );
     a.channel.send(&Msg::Ready)?;
     Ok(program)
+}
+
+/// `process.terminal`: a pty from the container's devpts becomes the
+/// process's terminal; its master goes to the console socket.
+pub(super) fn give_terminal(
+    root: std::os::fd::BorrowedFd,
+    console: &OwnedFd,
+    process: &oci_spec::runtime::Process,
+) -> Result<()> {
+    let pty = terminal::open_pty()?;
+    if let Some(size) = process.console_size() {
+        terminal::set_size(
+            pty.master.as_fd(),
+            size.height() as u16,
+            size.width() as u16,
+        )?;
+    }
+    terminal::bind_console(root, &pty.name)?;
+    terminal::send_master(console.as_fd(), &pty.master, &pty.name)?;
+    terminal::become_terminal_stdio(&pty.peer)
 }
 
 /// If the runtime dies during setup, so does the init: no orphans.

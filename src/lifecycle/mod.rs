@@ -288,7 +288,11 @@ pub fn list(store: &Store, json: bool, quiet: bool) -> Result<String> {
 /// `run`: create and start; in the foreground, wait for the program,
 /// forward signals to it, delete the container, and return its exit code.
 pub fn run(store: &Store, opts: &create::CreateOptions, detach: bool) -> Result<i32> {
-    let created = create::create(store, opts)?;
+    let opts = create::CreateOptions {
+        relay_terminal: !detach && opts.console_socket.is_none(),
+        ..opts.clone()
+    };
+    let created = create::create(store, &opts)?;
     if let Err(e) = start_locked(&created.container) {
         create::destroy(created.container, true);
         return Err(e);
@@ -298,17 +302,20 @@ pub fn run(store: &Store, opts: &create::CreateOptions, detach: bool) -> Result<
     }
     let id = created.container.id.clone();
     drop(created.container); // unlock while the program runs
-    let code = wait_forwarding_signals(created.init);
+    let code = supervise(created.init, created.terminal);
     if let Ok(c) = store.lock(&id) {
         create::destroy(c, true);
     }
     Ok(code)
 }
 
-/// Wait for our child, the init, passing on the signals a shell sends us.
-fn wait_forwarding_signals(init: nix::unistd::Pid) -> i32 {
+/// Wait for our child (a container's init, or an exec'd process), passing
+/// on the signals a shell sends us and, with a terminal, relaying between
+/// our terminal and the container's. Returns the shell-style exit code.
+pub fn supervise(child: nix::unistd::Pid, master: Option<std::os::fd::OwnedFd>) -> i32 {
     use nix::sys::signal::{SigSet, SigmaskHow};
-    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let forwarded = [
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -324,17 +331,110 @@ fn wait_forwarding_signals(init: nix::unistd::Pid) -> i32 {
         set.add(s);
     }
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+    let Ok(sfd) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) else {
+        return 255;
+    };
+    let _raw = master
+        .as_ref()
+        .and_then(|_| crate::terminal::RawMode::enter());
+    if let Some(m) = &master {
+        crate::terminal::copy_window_size(m.as_fd());
+    }
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut stdin_open = master.is_some();
+    let mut master_open = master.is_some();
+    let mut buf = [0u8; 8192];
     loop {
-        match waitpid(init, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
-            Err(_) => return 255,
-            _ => {}
-        }
-        if let Ok(sig) = set.wait() {
-            if sig != Signal::SIGCHLD {
-                let _ = nix::sys::signal::kill(init, sig);
+        let code = match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+            Err(_) => Some(255),
+            _ => None,
+        };
+        if let Some(code) = code {
+            if let Some(m) = &master {
+                drain(m, &stdout, &mut buf);
             }
+            return code;
+        }
+        // Slots: the signals, then the terminal's master, then our stdin.
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let m_slot = master.as_ref().filter(|_| master_open).map(|m| {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let in_slot = master.as_ref().filter(|_| stdin_open).map(|_| {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        if nix::poll::poll(&mut fds, PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|e| !e.is_empty()))
+            .collect();
+        drop(fds);
+        let is_ready = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);
+        if ready[0] {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) | Err(_) => {}
+                    Ok(Signal::SIGWINCH) if master.is_some() => {
+                        if let Some(m) = &master {
+                            crate::terminal::copy_window_size(m.as_fd());
+                        }
+                    }
+                    Ok(sig) => {
+                        let _ = nix::sys::signal::kill(child, sig);
+                    }
+                }
+            }
+        }
+        let Some(m) = &master else { continue };
+        if is_ready(m_slot) && !copy_once(m.as_fd(), stdout.as_fd(), &mut buf) {
+            // The terminal's last holder is gone: only the exit is left to wait for.
+            master_open = false;
+        }
+        if is_ready(in_slot) && !copy_once(stdin.as_fd(), m.as_fd(), &mut buf) {
+            stdin_open = false;
+        }
+    }
+}
+
+/// One read and a full write; false at end-of-file or error.
+fn copy_once(from: std::os::fd::BorrowedFd, to: std::os::fd::BorrowedFd, buf: &mut [u8]) -> bool {
+    match nix::unistd::read(from, buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            let mut done = 0;
+            while done < n {
+                match nix::unistd::write(to, &buf[done..n]) {
+                    Ok(w) => done += w,
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return false,
+                }
+            }
+            true
+        }
+    }
+}
+
+/// After the exit: pass on what the terminal still holds, without waiting.
+fn drain(master: &std::os::fd::OwnedFd, stdout: &std::io::Stdout, buf: &mut [u8]) {
+    loop {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        match nix::poll::poll(&mut fds, PollTimeout::ZERO) {
+            Ok(n)
+                if n > 0
+                    && fds[0]
+                        .revents()
+                        .is_some_and(|e| e.contains(PollFlags::POLLIN)) => {}
+            _ => return,
+        }
+        if !copy_once(master.as_fd(), stdout.as_fd(), buf) {
+            return;
         }
     }
 }
