@@ -45,7 +45,7 @@ pub struct InitArgs<'a> {
 
 /// Everything `execve` needs, worked out before `Ready` so that a missing
 /// program fails `create`, not `start`.
-struct Program {
+pub(super) struct Program {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
@@ -209,7 +209,7 @@ fn die_with_runtime() -> Result<()> {
     )
 }
 
-fn become_non_dumpable() -> Result<()> {
+pub(super) fn become_non_dumpable() -> Result<()> {
     explain::kernel(
         "prctl",
         format_args!("(PR_SET_DUMPABLE, 0)"),
@@ -269,7 +269,7 @@ fn write_oom_score_adj(adj: i32) -> Result<()> {
 }
 
 /// Look `args[0]` up in the container's `PATH`, as a shell would.
-fn find_program(process: &oci_spec::runtime::Process) -> Result<Program> {
+pub(super) fn find_program(process: &oci_spec::runtime::Process) -> Result<Program> {
     let args = process.args().as_deref().unwrap_or(&[]);
     let env: Vec<String> = process.env().clone().unwrap_or_default();
     let path_var = env
@@ -347,6 +347,16 @@ fn start_program(a: &InitArgs, p: &Program) -> Result<std::convert::Infallible> 
             hooks::run_stage("startContainer", h.start_container().as_ref(), &state)?;
         }
     }
+    become_program(process, p, a.preserve_fds)
+}
+
+/// The point of no return, shared with `exec`: take on the process's
+/// credentials and confinement, close every fd not meant for it, `execve`.
+pub(super) fn become_program(
+    process: &oci_spec::runtime::Process,
+    p: &Program,
+    preserve_fds: u32,
+) -> Result<std::convert::Infallible> {
     capabilities::drop_bounding_set(&p.caps)?;
     capabilities::keep_across_user_switch()?;
     userns::switch_to_user(process.user())?;
@@ -364,14 +374,14 @@ fn start_program(a: &InitArgs, p: &Program) -> Result<std::convert::Infallible> 
     // Next in the sequence: seccomp, loaded here, last before execve.
     explain::kernel(
         "close_range",
-        format_args!("({}.., CLOSE_RANGE_CLOEXEC)", 3 + a.preserve_fds),
+        format_args!("({}.., CLOSE_RANGE_CLOEXEC)", 3 + preserve_fds),
         "no runtime or host file descriptor may reach the container",
-        || sys::mark_fds_cloexec_from(3 + a.preserve_fds),
+        || sys::mark_fds_cloexec_from(3 + preserve_fds),
     )?;
     explain::note(
         "execve",
         format_args!("{:?} {:?}", p.path, p.args),
-        "the init becomes the container's program",
+        "this process becomes the container's program",
     );
     let errno = nix::unistd::execve(&p.path, &p.args, &p.env).unwrap_err();
     Err(Error::Kernel {
