@@ -85,6 +85,63 @@ pub struct CreateArgs {
     pub id: String,
 }
 
+#[derive(Args)]
+pub struct ExecArgs {
+    /// A process JSON object (the spec's `process`) instead of CMD
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Give the process a terminal
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Add or replace an environment variable (KEY=VALUE)
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// uid[:gid] to run as
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Supplementary group ids
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (bounding, effective and permitted sets)
+    #[arg(short, long, value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile (not supported yet)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label (not supported yet)
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Return once the process runs
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's host pid to this file
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the terminal's master fd
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process (not supported yet)
+    #[arg(long = "pidfd-socket", value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Pass this many extra fds (from fd 3 on) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Allow exec into a paused container
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// The container id
+    pub id: String,
+    /// The command and its arguments (unless --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a default config.json into the bundle directory (--rootless: for a non-root user)
@@ -131,6 +188,8 @@ pub enum Command {
     },
     /// Print the OCI features document: what this runtime supports
     Features,
+    /// Run one more process in a running container (its namespaces, its confinement)
+    Exec(ExecArgs),
     #[command(flatten)]
     NotYet(NotYet),
 }
@@ -138,11 +197,6 @@ pub enum Command {
 /// runc commands puncker does not implement yet: a clear error, never silence.
 #[derive(Subcommand)]
 pub enum NotYet {
-    #[command(hide = true, disable_help_flag = true)]
-    Exec {
-        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
-        rest: Vec<String>,
-    },
     #[command(hide = true, disable_help_flag = true)]
     Pause {
         #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
@@ -304,9 +358,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             print!("{}", lifecycle::list(&store, format == "json", quiet)?)
         }
         Command::Features => println!("{}", crate::features::document()),
+        Command::Exec(a) => return exec(&store, a),
         Command::NotYet(n) => {
             let name = match n {
-                NotYet::Exec { .. } => "exec",
                 NotYet::Pause { .. } => "pause",
                 NotYet::Resume { .. } => "resume",
                 NotYet::Ps { .. } => "ps",
@@ -319,6 +373,54 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
+    use crate::lifecycle::exec::{self as ex, ExecOptions, Overrides};
+    if a.pidfd_socket.is_some() {
+        return Err(Error::Unsupported("--pidfd-socket".into()));
+    }
+    if a.apparmor.is_some() || a.process_label.is_some() {
+        return Err(Error::Unsupported(
+            "exec --apparmor / --process-label".into(),
+        ));
+    }
+    let process = match &a.process {
+        Some(file) => ex::process_from_file(file)?,
+        None => {
+            if a.command.is_empty() {
+                return Err(Error::Usage(
+                    "exec: give a command, or --process FILE".into(),
+                ));
+            }
+            let c = store.read(&a.id)?;
+            ex::process_from_overrides(
+                &c.record.config,
+                Overrides {
+                    args: a.command.clone(),
+                    tty: a.tty,
+                    env: a.env.clone(),
+                    cwd: a.cwd.clone(),
+                    user: a.user.clone(),
+                    additional_gids: a.additional_gids.clone(),
+                    caps: a.cap.clone(),
+                    no_new_privs: a.no_new_privs,
+                },
+            )?
+        }
+    };
+    ex::exec(
+        store,
+        &ExecOptions {
+            id: a.id,
+            process,
+            detach: a.detach,
+            pid_file: a.pid_file,
+            console_socket: a.console_socket,
+            preserve_fds: a.preserve_fds,
+            ignore_paused: a.ignore_paused,
+        },
+    )
 }
 
 /// The shape containerd parses: `<name> version X`, `commit: ...`, `spec: ...`.

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub enum Actor {
     Runtime = 0,
     Init = 1,
+    Exec = 2,
 }
 
 struct Sinks {
@@ -95,11 +96,16 @@ pub fn become_init() {
     ACTOR.store(Actor::Init as u8, Ordering::Relaxed);
 }
 
+/// Steps taken from now on are an exec'd process's, before its `execve`.
+pub fn become_exec() {
+    ACTOR.store(Actor::Exec as u8, Ordering::Relaxed);
+}
+
 fn actor() -> &'static str {
-    if ACTOR.load(Ordering::Relaxed) == Actor::Init as u8 {
-        "init   "
-    } else {
-        "runtime"
+    match ACTOR.load(Ordering::Relaxed) {
+        1 => "init   ",
+        2 => "exec   ",
+        _ => "runtime",
     }
 }
 

@@ -257,3 +257,71 @@ pub fn set_hostname(spec: &oci_spec::runtime::Spec) -> Result<()> {
     }
     Ok(())
 }
+
+/// The namespaces of a running process that differ from ours, opened now
+/// (user first, mount last: the order `exec` must join them in).
+pub fn of_process(pid: nix::unistd::Pid) -> Result<Vec<(CloneFlags, File)>> {
+    let kinds = [
+        (CloneFlags::CLONE_NEWUSER, "user"),
+        (CloneFlags::CLONE_NEWIPC, "ipc"),
+        (CloneFlags::CLONE_NEWUTS, "uts"),
+        (CloneFlags::CLONE_NEWNET, "net"),
+        (CloneFlags::CLONE_NEWPID, "pid"),
+        (CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time"),
+        (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
+        (CloneFlags::CLONE_NEWNS, "mnt"),
+    ];
+    let mut out = Vec::new();
+    for (flag, name) in kinds {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let Ok(target) = std::fs::read_link(&theirs) else {
+            continue; // this kernel has no such namespace
+        };
+        if std::fs::read_link(format!("/proc/self/ns/{name}")).ok() == Some(target) {
+            continue; // shared with us: nothing to join
+        }
+        out.push((flag, open_ns(&theirs)?));
+    }
+    Ok(out)
+}
+
+/// Before cloning an exec'd process: join the pid and time namespaces
+/// (they apply to children), to be restored after the clone.
+pub fn enter_for_child_from(list: &[(CloneFlags, File)]) -> Result<ForChildren> {
+    let mut saved = Vec::new();
+    for (flag, file) in list {
+        let name = match *flag {
+            CloneFlags::CLONE_NEWPID => "pid",
+            f if f.bits() == libc::CLONE_NEWTIME => "time",
+            _ => continue,
+        };
+        saved.push((
+            *flag,
+            open_ns(&format!("/proc/self/ns/{name}_for_children"))?,
+        ));
+        explain::kernel(
+            "setns",
+            format_args!("(container's {name} namespace, for children)"),
+            "the exec'd process must be born inside the container's process tree",
+            || nix::sched::setns(file.as_fd(), *flag),
+        )?;
+    }
+    Ok(ForChildren { saved })
+}
+
+/// In the exec'd process: join the rest, user namespace first (it owns
+/// the others), mount namespace last (it changes how paths resolve).
+pub fn join_all(list: &[(CloneFlags, File)]) -> Result<()> {
+    for (flag, file) in list {
+        if *flag == CloneFlags::CLONE_NEWPID || flag.bits() == libc::CLONE_NEWTIME {
+            continue;
+        }
+        explain::kernel(
+            "setns",
+            format_args!("(container's namespace, {})", describe(*flag)),
+            "exec joins the namespaces of the container's init",
+            || nix::sched::setns(file.as_fd(), *flag),
+        )?;
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@
 //! have files of their own.
 
 pub mod create;
+pub mod exec;
 pub mod init;
 
 use crate::error::{Error, Result};
