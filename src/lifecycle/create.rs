@@ -54,7 +54,8 @@ pub struct Created {
 
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
     state::check_id(&opts.id)?;
-    let bundle = config::load_bundle(&opts.bundle)?;
+    let mut bundle = config::load_bundle(&opts.bundle)?;
+    let opts = &pass_socket_activation(&mut bundle, opts);
     let config_file = bundle.dir.join("config.json").display().to_string();
     let linux = bundle
         .spec
@@ -77,6 +78,30 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
             Err(e)
         }
     }
+}
+
+/// systemd socket activation: fds 3..3+LISTEN_FDS given to the runtime are
+/// passed on, and the container's process is told about them (as PID 1).
+fn pass_socket_activation(bundle: &mut Bundle, opts: &CreateOptions) -> CreateOptions {
+    let mut opts = opts.clone();
+    let Some(n) = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return opts;
+    };
+    if n == 0 {
+        return opts;
+    }
+    opts.preserve_fds += n;
+    if let Some(p) = bundle.spec.process_mut() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push("LISTEN_PID=1".into());
+        p.set_env(Some(env));
+    }
+    opts
 }
 
 fn first_record(id: &str, bundle: &Bundle) -> Result<Record> {
