@@ -95,6 +95,24 @@ pub struct Resolved {
     last: u32,
 }
 
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+impl Resolved {
+    /// Whether the process keeps CAP_SYS_ADMIN in force.
+    pub fn has_sys_admin(&self) -> bool {
+        self.sets.effective & CAP_SYS_ADMIN != 0
+    }
+
+    /// The same sets, with CAP_SYS_ADMIN also permitted and effective: held
+    /// for the moment the init loads a seccomp filter without no_new_privs.
+    pub fn holding_sys_admin(&self) -> Resolved {
+        let mut r = *self;
+        r.sets.permitted |= CAP_SYS_ADMIN;
+        r.sets.effective |= CAP_SYS_ADMIN;
+        r
+    }
+}
+
 pub fn resolve(caps: Option<&LinuxCapabilities>) -> Resolved {
     let last = last_cap();
     let Some(c) = caps else {
@@ -187,4 +205,19 @@ pub fn apply_sets(r: &Resolved) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Give up the CAP_SYS_ADMIN held to load the seccomp filter: the final
+/// sets, exactly as process.capabilities gives them.
+pub fn release_sys_admin(r: &Resolved) -> Result<()> {
+    let s = r.sets;
+    explain::kernel(
+        "capset",
+        format_args!(
+            "(effective {:#x}, permitted {:#x}, inheritable {:#x})",
+            s.effective, s.permitted, s.inheritable
+        ),
+        "CAP_SYS_ADMIN was held only to load the seccomp filter; now it goes",
+        || sys::capset(s),
+    )
 }

@@ -24,8 +24,13 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
     let file = dir.join("config.json");
     let text = std::fs::read(&file)
         .map_err(|e| Error::config(file.display(), format!("cannot read: {e}")))?;
-    let spec: Spec = serde_json::from_slice(&text)
-        .map_err(|e| Error::config(file.display(), format!("invalid config: {e}")))?;
+    let spec: Spec = serde_json::from_slice(&text).map_err(|e| {
+        let msg = match name_the_bad_field(&text) {
+            Some(field) => format!("{field} (line {}, column {})", e.line(), e.column()),
+            None => e.to_string(),
+        };
+        Error::config(file.display(), format!("invalid config: {msg}"))
+    })?;
     let rootfs = check_spec(&file, &dir, &spec)?;
     crate::explain::note(
         "read",
@@ -33,6 +38,57 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
         "the bundle's config.json says what container to make",
     );
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// serde names a line and column; for the fields people get wrong most
+/// (seccomp's names, capability names) say which field, as the spec names it.
+fn name_the_bad_field(text: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(text).ok()?;
+    if let Some(s) = v.pointer("/linux/seccomp") {
+        if let Some(msg) = crate::seccomp::find_bad_field(s) {
+            return Some(msg);
+        }
+    }
+    let caps = v.pointer("/process/capabilities")?;
+    [
+        "bounding",
+        "effective",
+        "inheritable",
+        "permitted",
+        "ambient",
+    ]
+    .iter()
+    .find_map(|set| {
+        let names = caps.get(set)?.as_array()?;
+        names.iter().enumerate().find_map(|(i, name)| {
+            serde_json::from_value::<oci_spec::runtime::Capability>(name.clone())
+                .is_err()
+                .then(|| format!("process.capabilities.{set}[{i}]: {name} is not a capability"))
+        })
+    })
+}
+
+/// `path: what is wrong` if `v` (absent counts as null) is not a `T`.
+pub fn field_error<T: serde::de::DeserializeOwned>(
+    v: Option<&serde_json::Value>,
+    path: &str,
+) -> Option<String> {
+    let v = v.cloned().unwrap_or(serde_json::Value::Null);
+    serde_json::from_value::<T>(v)
+        .err()
+        .map(|e| format!("{path}: {e}"))
+}
+
+/// [`field_error`] for each element of an optional array.
+pub fn each_field_error<T: serde::de::DeserializeOwned>(
+    v: Option<&serde_json::Value>,
+    path: &str,
+) -> Option<String> {
+    let items = v?.as_array()?;
+    items
+        .iter()
+        .enumerate()
+        .find_map(|(i, item)| field_error::<T>(Some(item), &format!("{path}[{i}]")))
 }
 
 /// Check what the spec requires before anything is made, so a bad config

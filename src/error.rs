@@ -76,6 +76,9 @@ fn kernel_needed(call: &str, errno: Errno) -> &'static str {
         ("write uid_map" | "write gid_map", Errno::EPERM) => {
             "the mapping needs CAP_SETUID/CAP_SETGID over the host ids, and each map can be written once"
         }
+        ("seccomp", Errno::EACCES) => "loading a filter needs no_new_privs or CAP_SYS_ADMIN",
+        ("seccomp", Errno::EINVAL) => "the kernel refused the filter program or its flags",
+        ("connect", Errno::ECONNREFUSED | Errno::ENOENT) => "no agent is listening on that socket",
         ("execve", Errno::ENOENT) => "the program (or its interpreter) does not exist in the container",
         ("execve", Errno::EACCES) => "the file is not executable, or a mount is noexec",
         (_, Errno::ENOENT) => "the path does not exist",

@@ -27,7 +27,7 @@ pub fn document() -> String {
                 "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"
             ],
             "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

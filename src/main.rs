@@ -7,8 +7,8 @@
 //!   side of a container's birth, `init.rs` the container's side.
 //! - `state.rs`: the crash-safe state store.
 //! - one module per kernel concept: `namespaces`, `userns`, `rootfs`,
-//!   `mounts`, `devices`, `cgroups`, `capabilities`, `rlimits`, `hooks`,
-//!   `terminal`.
+//!   `mounts`, `devices`, `cgroups`, `capabilities`, `rlimits`, `seccomp`,
+//!   `hooks`, `terminal`.
 //! - `explain.rs`: the step stream behind `--explain` and `--debug`.
 //! - `sync.rs`: the runtime ⇄ init protocol; `sys.rs`: all `unsafe`.
 
@@ -26,6 +26,7 @@ mod mounts;
 mod namespaces;
 mod rlimits;
 mod rootfs;
+mod seccomp;
 mod state;
 mod sync;
 mod sys;

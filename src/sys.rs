@@ -252,3 +252,101 @@ pub fn set_controlling_terminal(fd: BorrowedFd) -> nix::Result<()> {
     // SAFETY: TIOCSCTTY takes an integer argument.
     Errno::result(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) }).map(drop)
 }
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER)`: install a BPF filter on the calling
+/// thread. With SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the
+/// filter's notify fd (close-on-exec).
+pub fn seccomp_set_filter(
+    program: &[libc::sock_filter],
+    flags: libc::c_ulong,
+) -> nix::Result<Option<OwnedFd>> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len()).map_err(|_| Errno::EINVAL)?,
+        // The kernel only reads through this pointer.
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` describes `program`, which outlives the call; the
+    // kernel copies the instructions before it returns.
+    let ret = check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    })?;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    // SAFETY: with NEW_LISTENER the return value is a new fd nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+}
+
+/// Whether this kernel takes `flags` for SECCOMP_SET_MODE_FILTER. The
+/// kernel checks the flags before it reads the program: given no program,
+/// it says EFAULT for flags it knows and EINVAL for the others. Nothing is
+/// installed either way.
+pub fn seccomp_flags_supported(flags: libc::c_ulong) -> bool {
+    // SAFETY: a null program pointer is never dereferenced by the kernel
+    // without a fault check (copy_from_user fails with EFAULT).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            std::ptr::null::<libc::sock_fprog>(),
+        )
+    };
+    ret < 0 && Errno::last() == Errno::EFAULT
+}
+
+/// `sendmsg(2)` of `payload` with one fd as SCM_RIGHTS, without touching
+/// the heap: it runs under a freshly loaded seccomp filter, where even an
+/// `mmap` from the allocator could be a call the filter holds up.
+pub fn send_with_fd(sock: BorrowedFd, payload: &[u8], fd: BorrowedFd) -> nix::Result<()> {
+    // Room for one cmsghdr plus one int, aligned as cmsghdr needs.
+    let mut space = [0u64; 4];
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let cmsg_space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    if cmsg_space > std::mem::size_of_val(&space) {
+        return Err(Errno::EOVERFLOW);
+    }
+    let mut iov = libc::iovec {
+        iov_base: payload.as_ptr().cast_mut().cast(),
+        iov_len: payload.len(),
+    };
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iovlen = 1;
+    msg.msg_control = space.as_mut_ptr().cast();
+    msg.msg_controllen = cmsg_space;
+    // SAFETY: msg_control points at `space`, large enough for one cmsghdr
+    // with one int (checked above), so CMSG_FIRSTHDR is non-null and
+    // CMSG_DATA points inside `space`.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd.as_raw_fd());
+    }
+    let mut sent = 0;
+    while sent < payload.len() {
+        if sent > 0 {
+            // The fd went with the first part; the rest is plain payload.
+            msg.msg_control = std::ptr::null_mut();
+            msg.msg_controllen = 0;
+            iov.iov_base = payload[sent..].as_ptr().cast_mut().cast();
+            iov.iov_len = payload.len() - sent;
+        }
+        msg.msg_iov = &mut iov;
+        // SAFETY: `msg` points at `iov` and `space`, both alive for the call.
+        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+        match Errno::result(n) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(n) => sent += n as usize,
+        }
+    }
+    Ok(())
+}

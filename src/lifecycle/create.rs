@@ -4,7 +4,8 @@
 //! [`super::init`] is the same story from inside the container.
 //!
 //! ```text
-//! load config.json ─ record "creating" ─ mkfifo exec.fifo ─ socketpair
+//! load config.json ─ compile linux.seccomp ─ record "creating"
+//!   ─ mkfifo exec.fifo ─ socketpair ─ connect seccomp listenerPath
 //!   ─ clone(CLONE_NEW*) ─────────────────────────▶ init: set_up_container
 //!   ─ record the init's pid and start time
 //!   ─ write uid/gid maps                 ───────▶ (becomes namespace root)
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::explain;
 use crate::hooks;
 use crate::namespaces;
+use crate::seccomp;
 use crate::state::{self, Container, Phase, ProcessId, Record, Status, Store};
 use crate::sync::{self, Msg};
 use crate::sys;
@@ -64,10 +66,16 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         .ok_or_else(|| Error::config(&config_file, "linux is required"))?;
     let plan = namespaces::plan(linux, &config_file)?;
     refuse_what_is_not_built_yet(&bundle, opts, &config_file)?;
+    // Compiled now, so a bad filter fails create before anything is made.
+    let filter = linux
+        .seccomp()
+        .as_ref()
+        .map(|s| seccomp::compile(s, &config_file))
+        .transpose()?;
 
     store.sweep_abandoned(&opts.id);
     let mut container = store.create(first_record(&opts.id, &bundle)?)?;
-    match build(&mut container, &bundle, &plan, opts) {
+    match build(&mut container, &bundle, &plan, opts, filter) {
         Ok((init, terminal)) => Ok(Created {
             container,
             init,
@@ -134,9 +142,6 @@ fn refuse_what_is_not_built_yet(bundle: &Bundle, opts: &CreateOptions, file: &st
         ));
     }
     let linux = bundle.spec.linux().as_ref();
-    if linux.and_then(|l| l.seccomp().as_ref()).is_some() {
-        return Err(Error::Unsupported(format!("{file}: linux.seccomp")));
-    }
     if process
         .and_then(|p| p.apparmor_profile().as_ref())
         .is_some_and(|s| !s.is_empty())
@@ -173,6 +178,7 @@ fn build(
     bundle: &Bundle,
     plan: &namespaces::Plan,
     opts: &CreateOptions,
+    mut filter: Option<seccomp::Filter>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let spec = &bundle.spec;
     let linux = spec
@@ -194,6 +200,9 @@ fn build(
         errno,
     })?;
     let (runtime_end, init_end) = sync::channel_pair()?;
+    if let Some(f) = filter.as_mut() {
+        f.connect_listener()?;
+    }
 
     let for_children = namespaces::enter_for_child(plan, linux)?;
     let flags = plan.clone_flags;
@@ -223,6 +232,7 @@ fn build(
             no_new_keyring: opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
             console: console_for_init,
+            seccomp: filter,
         });
     };
     if explain::enabled() {
@@ -237,6 +247,7 @@ fn build(
     drop(init_end);
     drop(state_dir);
     drop(console_for_init);
+    drop(filter);
     for_children.restore()?;
 
     // Record the init before anything else: from now on delete --force can find it.

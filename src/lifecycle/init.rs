@@ -19,6 +19,7 @@ use crate::mounts;
 use crate::namespaces::{self, Plan};
 use crate::rlimits;
 use crate::rootfs;
+use crate::seccomp;
 use crate::sync::{Channel, Msg};
 use crate::sys;
 use crate::terminal;
@@ -41,6 +42,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Where to send the pty master, with `process.terminal`.
     pub console: Option<OwnedFd>,
+    /// `linux.seccomp`, compiled by the runtime, loaded last before execve.
+    pub seccomp: Option<seccomp::Filter>,
 }
 
 /// Everything `execve` needs, worked out before `Ready` so that a missing
@@ -52,19 +55,23 @@ pub(super) struct Program {
     caps: capabilities::Resolved,
     /// The state JSON the runtime sent, for the startContainer hooks.
     state: serde_json::Value,
+    /// `linux.seccomp`, compiled by the runtime; `exec` sets it too, as the
+    /// container's filter binds every process that enters it.
+    pub(super) seccomp: Option<seccomp::Filter>,
 }
 
 /// The init's whole life. Never returns: it becomes the container's program
 /// or exits.
-pub fn run(a: InitArgs) -> ! {
+pub fn run(mut a: InitArgs) -> ! {
     explain::become_init();
-    let program = match set_up_container(&a) {
+    let mut program = match set_up_container(&a) {
         Ok(p) => p,
         Err(e) => {
             a.channel.send_failure(&e);
             sys::exit_now(1);
         }
     };
+    program.seccomp = a.seccomp.take();
     // The sync socket and state directory fd are close-on-exec: execve drops them.
     let fifo = wait_for_start(&a.state_dir);
     let err = match start_program(&a, &program) {
@@ -308,6 +315,7 @@ pub(super) fn find_program(process: &oci_spec::runtime::Process) -> Result<Progr
         env: env.iter().map(|e| c(e)).collect::<Result<_>>()?,
         caps: capabilities::resolve(process.capabilities().as_ref()),
         state: serde_json::Value::Null,
+        seccomp: None,
     })
 }
 
@@ -357,10 +365,24 @@ pub(super) fn become_program(
     p: &Program,
     preserve_fds: u32,
 ) -> Result<std::convert::Infallible> {
+    // Loading a seccomp filter takes no_new_privs or CAP_SYS_ADMIN. Without
+    // noNewPrivileges the process may well not keep CAP_SYS_ADMIN, so it holds
+    // it just for the load and gives it up right after. The filter could be
+    // loaded before the capabilities are dropped instead, but then it would
+    // judge every setuid, prctl and chdir of this sequence, and a profile that
+    // forbids one of them would break start. Held this way, only the final
+    // capset follows the filter; if the filter refuses it, start fails and no
+    // container runs with CAP_SYS_ADMIN it was not given.
+    let hold_admin =
+        p.seccomp.is_some() && process.no_new_privileges() != Some(true) && !p.caps.has_sys_admin();
     capabilities::drop_bounding_set(&p.caps)?;
     capabilities::keep_across_user_switch()?;
     userns::switch_to_user(process.user())?;
-    capabilities::apply_sets(&p.caps)?;
+    if hold_admin {
+        capabilities::apply_sets(&p.caps.holding_sys_admin())?;
+    } else {
+        capabilities::apply_sets(&p.caps)?;
+    }
     userns::set_umask(process.user());
     enter_cwd(process.cwd())?;
     if process.no_new_privileges() == Some(true) {
@@ -371,13 +393,19 @@ pub(super) fn become_program(
             || sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map(drop),
         )?;
     }
-    // Next in the sequence: seccomp, loaded here, last before execve.
     explain::kernel(
         "close_range",
         format_args!("({}.., CLOSE_RANGE_CLOEXEC)", 3 + preserve_fds),
         "no runtime or host file descriptor may reach the container",
         || sys::mark_fds_cloexec_from(3 + preserve_fds),
     )?;
+    // Seccomp last: from here on the filter judges this process's calls too.
+    if let Some(filter) = &p.seccomp {
+        seccomp::load(filter, &p.state)?;
+        if hold_admin {
+            capabilities::release_sys_admin(&p.caps)?;
+        }
+    }
     explain::note(
         "execve",
         format_args!("{:?} {:?}", p.path, p.args),
