@@ -141,7 +141,11 @@ fn parallel_lifecycles() {
                         }
                         let o = c.start();
                         if !o.ok() {
-                            return Err(format!("start: {}", o.describe()));
+                            return Err(format!(
+                                "start: {}\n  create-time stderr (runtime + container): {:?}",
+                                o.describe(),
+                                c.container_stderr()
+                            ));
                         }
                         let ok = wait_until(Duration::from_secs(20), || {
                             let s = c.state();

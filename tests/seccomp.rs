@@ -582,3 +582,27 @@ fn load_is_narrated() {
         "no seccomp step in the narration:\n{text}"
     );
 }
+
+#[test]
+fn exec_processes_are_filtered_too() {
+    let mut c = with_filter(
+        "sc-exec",
+        "sleep 1000",
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#,
+    );
+    c.spec.args = vec!["sleep".into(), "1000".into()];
+    c.create_and_start();
+    let out = c.rt(&[
+        "exec",
+        &c.id,
+        "sh",
+        "-c",
+        "grep '^Seccomp:' /proc/self/status; mkdir /tmp/x",
+    ]);
+    assert!(out.stdout.contains("Seccomp:\t2"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("Function not implemented"),
+        "{}",
+        out.describe()
+    );
+}

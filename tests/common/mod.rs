@@ -1084,3 +1084,355 @@ pub fn is_char_device(p: &Path) -> bool {
 }
 
 pub const SHORT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// Terminals and passed descriptors (std only: a few libc calls declared here)
+// ---------------------------------------------------------------------------
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+#[repr(C)]
+struct IoVec {
+    base: *mut u8,
+    len: usize,
+}
+
+/// `struct msghdr` as glibc lays it out on Linux.
+#[repr(C)]
+struct MsgHdr {
+    name: *mut u8,
+    namelen: u32,
+    iov: *mut IoVec,
+    iovlen: usize,
+    control: *mut u8,
+    controllen: usize,
+    flags: i32,
+}
+
+/// `struct cmsghdr` (its data follows, aligned to `usize`).
+#[repr(C)]
+struct CmsgHdr {
+    len: usize,
+    level: i32,
+    typ: i32,
+}
+
+#[repr(C)]
+struct PollFdRaw {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
+extern "C" {
+    fn recvmsg(fd: i32, msg: *mut MsgHdr, flags: i32) -> isize;
+    fn poll(fds: *mut PollFdRaw, n: u64, timeout_ms: i32) -> i32;
+    fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    fn dup2(old: i32, new: i32) -> i32;
+}
+
+const SOL_SOCKET: i32 = 1;
+const SCM_RIGHTS: i32 = 1;
+const MSG_CMSG_CLOEXEC: i32 = 0x4000_0000;
+const POLLIN: i16 = 1;
+const F_DUPFD_CLOEXEC: i32 = 1030;
+
+/// Wait until `fd` is readable (or hung up); false on timeout.
+pub fn wait_readable(fd: i32, timeout: Duration) -> bool {
+    let mut p = PollFdRaw {
+        fd,
+        events: POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    loop {
+        // SAFETY: one valid pollfd, count 1.
+        let r = unsafe { poll(&mut p, 1, ms) };
+        if r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        return r > 0;
+    }
+}
+
+/// A unix socket the runtime connects to with `--console-socket`, playing
+/// the part of containerd/conmon: it receives the pty master.
+pub struct ConsoleSocket {
+    pub path: PathBuf,
+    listener: std::os::unix::net::UnixListener,
+}
+
+impl ConsoleSocket {
+    /// Listen at `<c.dir>/<name>`.
+    pub fn new(c: &Container, name: &str) -> ConsoleSocket {
+        let path = c.dir.join(name);
+        let _ = fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path)
+            .unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
+        listener.set_nonblocking(true).unwrap();
+        ConsoleSocket { path, listener }
+    }
+
+    pub fn path_str(&self) -> String {
+        self.path.to_string_lossy().to_string()
+    }
+
+    /// Accept the runtime's connection and receive one fd with SCM_RIGHTS.
+    /// Returns the fd and the message payload (the pty's name).
+    pub fn recv_master(&self, timeout: Duration) -> Result<(Pty, String), String> {
+        let start = Instant::now();
+        let stream = loop {
+            match self.listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if start.elapsed() > timeout {
+                        return Err(format!(
+                            "nobody connected to {} within {timeout:?}",
+                            self.path.display()
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(format!("accept: {e}")),
+            }
+        };
+        stream.set_nonblocking(false).unwrap();
+        if !wait_readable(stream.as_raw_fd(), timeout) {
+            return Err("no message on the console socket".into());
+        }
+        let mut data = [0u8; 4096];
+        let mut iov = IoVec {
+            base: data.as_mut_ptr(),
+            len: data.len(),
+        };
+        // Room for a header and a few fds, aligned like cmsghdr.
+        let mut control = [0usize; 16];
+        let mut msg = MsgHdr {
+            name: std::ptr::null_mut(),
+            namelen: 0,
+            iov: &mut iov,
+            iovlen: 1,
+            control: control.as_mut_ptr() as *mut u8,
+            controllen: std::mem::size_of_val(&control),
+            flags: 0,
+        };
+        // SAFETY: msg points at live buffers of the sizes it states.
+        let n = unsafe { recvmsg(stream.as_raw_fd(), &mut msg, MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            return Err(format!("recvmsg: {}", std::io::Error::last_os_error()));
+        }
+        let payload = String::from_utf8_lossy(&data[..n as usize]).to_string();
+        let hdr_len = std::mem::size_of::<CmsgHdr>();
+        let mut off = 0usize;
+        let mut found = None;
+        while off + hdr_len <= msg.controllen {
+            // SAFETY: within the control buffer, which is usize-aligned.
+            let h = unsafe { &*((control.as_ptr() as *const u8).add(off) as *const CmsgHdr) };
+            if h.len < hdr_len {
+                break;
+            }
+            if h.level == SOL_SOCKET && h.typ == SCM_RIGHTS && h.len >= hdr_len + 4 {
+                let nfds = (h.len - hdr_len) / 4;
+                // SAFETY: the fds follow the header inside the buffer.
+                let fds = unsafe {
+                    std::slice::from_raw_parts(
+                        (control.as_ptr() as *const u8).add(off + hdr_len) as *const i32,
+                        nfds,
+                    )
+                };
+                for (i, fd) in fds.iter().enumerate() {
+                    if i == 0 {
+                        found = Some(*fd);
+                    } else {
+                        // SAFETY: received fds are ours to close.
+                        drop(unsafe { OwnedFd::from_raw_fd(*fd) });
+                    }
+                }
+            }
+            off += (h.len + 7) & !7;
+        }
+        match found {
+            // SAFETY: the kernel installed this fd for us; nothing else owns it.
+            Some(fd) => Ok((Pty::from(unsafe { OwnedFd::from_raw_fd(fd) }), payload)),
+            None => Err(format!(
+                "message {payload:?} carried no SCM_RIGHTS fd (flags {:#x})",
+                msg.flags
+            )),
+        }
+    }
+}
+
+/// The master end of a container's terminal, with everything read so far.
+pub struct Pty {
+    pub file: fs::File,
+    pub seen: String,
+    pub eof: bool,
+}
+
+impl From<OwnedFd> for Pty {
+    fn from(fd: OwnedFd) -> Pty {
+        Pty {
+            file: fs::File::from(fd),
+            seen: String::new(),
+            eof: false,
+        }
+    }
+}
+
+impl Pty {
+    /// Type `s` into the terminal.
+    pub fn type_in(&mut self, s: &str) {
+        self.file
+            .write_all(s.as_bytes())
+            .unwrap_or_else(|e| panic!("write to the pty master: {e}"));
+    }
+
+    /// Read whatever is available within `wait`; false once at end (EIO).
+    pub fn pump(&mut self, wait: Duration) -> bool {
+        use std::io::Read;
+        if self.eof {
+            return false;
+        }
+        if !wait_readable(self.file.as_raw_fd(), wait) {
+            return true;
+        }
+        let mut buf = [0u8; 4096];
+        match self.file.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                self.eof = true;
+                false
+            }
+            Ok(n) => {
+                self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                true
+            }
+        }
+    }
+
+    /// Read until the output (so far) satisfies `f`; panics on timeout.
+    #[track_caller]
+    pub fn read_until_with<F: FnMut(&str) -> bool>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut f: F,
+    ) -> String {
+        let start = Instant::now();
+        while !f(&self.seen) {
+            if start.elapsed() > timeout || !self.pump(Duration::from_millis(100)) {
+                if f(&self.seen) {
+                    break;
+                }
+                panic!(
+                    "terminal output never showed {what} (eof: {}); output so far: {:?}",
+                    self.eof, self.seen
+                );
+            }
+        }
+        self.seen.clone()
+    }
+
+    /// Read until `needle` appears in the output; panics on timeout.
+    #[track_caller]
+    pub fn read_until(&mut self, needle: &str, timeout: Duration) -> String {
+        self.read_until_with(&format!("{needle:?}"), timeout, |s| s.contains(needle))
+    }
+
+    /// Lines of output so far, without `\r`.
+    pub fn lines(&self) -> Vec<String> {
+        self.seen
+            .split('\n')
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .collect()
+    }
+}
+
+/// Make `files[i]` fd `3 + i` of the process `cmd` starts (not close-on-exec).
+pub fn pass_fds(cmd: &mut Command, files: Vec<fs::File>) {
+    use std::os::unix::process::CommandExt;
+    assert!(files.len() <= 16, "pass_fds: at most 16 files");
+    // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and
+    // exec, and no allocation. The closure owns the files, so they stay open
+    // as long as `cmd` lives.
+    unsafe {
+        cmd.pre_exec(move || {
+            // First move every source out of the way, so that no dup2 below
+            // overwrites a source that is still to be copied.
+            let mut tmp = [0i32; 16];
+            for (i, f) in files.iter().enumerate() {
+                tmp[i] = fcntl(f.as_raw_fd(), F_DUPFD_CLOEXEC, 64);
+                if tmp[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for i in 0..files.len() {
+                if dup2(tmp[i], 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Run `cmd` (made by `Container::command`) to its end with the deadline and
+/// collect an `Out`.
+pub fn finish(mut cmd: Command, what: &str, o: &Path, e: &Path) -> Out {
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|err| panic!("spawn {what}: {err}"));
+    let status = wait_deadline(&mut child, what, CALL_TIMEOUT);
+    Out {
+        cmd: what.to_string(),
+        status,
+        stdout: fs::read_to_string(o).unwrap_or_default(),
+        stderr: fs::read_to_string(e).unwrap_or_default(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Run `runtime_args` (after `BIN --root ROOT`) under `script -qec` from
+/// util-linux, so that the runtime's stdin/stdout is a terminal, typing
+/// each of `input` after a short pause. Stdin stays open until the runtime
+/// is done (script ends the session when its input ends).
+pub fn run_under_script(c: &Container, runtime_args: &[&str], input: &[&str]) -> Out {
+    let mut line = format!("{} --root {}", bin(), c.root.display());
+    for a in runtime_args {
+        line.push(' ');
+        if a.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "/-_.=:,@+".contains(ch))
+        {
+            line.push_str(a);
+        } else {
+            line.push('\'');
+            line.push_str(&a.replace('\'', "'\\''"));
+            line.push('\'');
+        }
+    }
+    let (_, o, e) = c.command(&[]);
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"])
+        .current_dir(&c.bundle)
+        .stdin(Stdio::piped())
+        .stdout(fs::File::create(&o).unwrap())
+        .stderr(fs::File::create(&e).unwrap());
+    let what = format!("script -qec {line:?} /dev/null");
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn script (util-linux)");
+    let mut sin = child.stdin.take().unwrap();
+    for chunk in input {
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = sin.write_all(chunk.as_bytes());
+    }
+    wait_until(CALL_TIMEOUT, || !matches!(child.try_wait(), Ok(None)));
+    drop(sin);
+    let status = wait_deadline(&mut child, &what, Duration::from_secs(5));
+    Out {
+        cmd: what,
+        status,
+        stdout: fs::read_to_string(&o).unwrap_or_default(),
+        stderr: fs::read_to_string(&e).unwrap_or_default(),
+        elapsed: start.elapsed(),
+    }
+}
