@@ -52,6 +52,8 @@ pub struct Filter {
     /// The connection to `listenerPath`, made by the runtime while it can
     /// still resolve host paths; the init inherits it across `clone`.
     listener: Option<OwnedFd>,
+    /// What the agent is told with the fd, built before the filter is in.
+    agent_message: Vec<u8>,
 }
 
 impl Filter {
@@ -79,6 +81,28 @@ impl Filter {
         );
         self.listener = Some(OwnedFd::from(stream));
         Ok(())
+    }
+
+    /// Prepare the spec's "container process state" for the agent: the
+    /// process `pid` (as the runtime sees it) and the container's `state`.
+    pub fn for_process(mut self, pid: i64, state: &serde_json::Value) -> Filter {
+        if self.listener.is_none() {
+            return self;
+        }
+        let mut state = state.clone();
+        // The filter goes in when the program starts.
+        state["status"] = "running".into();
+        let mut msg = serde_json::json!({
+            "ociVersion": crate::config::OCI_VERSION,
+            "fds": ["seccompFd"],
+            "pid": pid,
+            "state": state,
+        });
+        if let Some(m) = &self.metadata {
+            msg["metadata"] = m.clone().into();
+        }
+        self.agent_message = serde_json::to_vec(&msg).unwrap_or_default();
+        self
     }
 }
 
@@ -191,6 +215,7 @@ pub fn compile(s: &LinuxSeccomp, file: &str) -> Result<Filter> {
         listener_path: s.listener_path().clone(),
         metadata: s.listener_metadata().clone(),
         listener: None,
+        agent_message: vec![],
     })
 }
 
@@ -353,14 +378,13 @@ fn export(ctx: &ScmpFilterContext) -> std::result::Result<Vec<libc::sock_filter>
 }
 
 /// Install the filter on the calling process, then hand the notify fd (if
-/// any) to the agent at `listenerPath` with the container's state. The
-/// state's `pid` is reported as the process's pid, as the runtime sees it.
+/// any) to the agent at `listenerPath` with the message [`Filter::for_process`]
+/// prepared.
 ///
 /// Once the filter is in, it judges every call that follows, the runtime's
 /// included: so the step is narrated before it is taken, the message for
 /// the agent is built before, and nothing after needs the heap.
-pub fn load(f: &Filter, state: &serde_json::Value) -> Result<()> {
-    let message = f.listener.as_ref().map(|_| process_state(f, state));
+pub fn load(f: &Filter) -> Result<()> {
     explain::note(
         "seccomp",
         format_args!(
@@ -377,17 +401,19 @@ pub fn load(f: &Filter, state: &serde_json::Value) -> Result<()> {
             target: format!("(SECCOMP_SET_MODE_FILTER, {})", flag_names(f.flags)),
             errno,
         })?;
-    if let (Some(sock), Some(fd), Some(msg)) = (&f.listener, &notify_fd, &message) {
-        sys::send_with_fd(sock.as_fd(), msg, fd.as_fd()).map_err(|errno| Error::Kernel {
-            call: "sendmsg".into(),
-            target: format!(
-                "seccomp notify fd to linux.seccomp.listenerPath {}",
-                f.listener_path
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new(""))
-                    .display()
-            ),
-            errno,
+    if let (Some(sock), Some(fd)) = (&f.listener, &notify_fd) {
+        sys::send_with_fd(sock.as_fd(), &f.agent_message, fd.as_fd()).map_err(|errno| {
+            Error::Kernel {
+                call: "sendmsg".into(),
+                target: format!(
+                    "seccomp notify fd to linux.seccomp.listenerPath {}",
+                    f.listener_path
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new(""))
+                        .display()
+                ),
+                errno,
+            }
         })?;
     }
     if let Some(sock) = &f.listener {
@@ -398,20 +424,6 @@ pub fn load(f: &Filter, state: &serde_json::Value) -> Result<()> {
     // The agent has its own copy; the container must not keep one.
     drop(notify_fd);
     Ok(())
-}
-
-/// The spec's "container process state": what the agent learns with the fd.
-fn process_state(f: &Filter, state: &serde_json::Value) -> Vec<u8> {
-    let mut msg = serde_json::json!({
-        "ociVersion": crate::config::OCI_VERSION,
-        "fds": ["seccompFd"],
-        "pid": state.get("pid").cloned().unwrap_or(serde_json::Value::from(0)),
-        "state": state,
-    });
-    if let Some(m) = &f.metadata {
-        msg["metadata"] = m.clone().into();
-    }
-    serde_json::to_vec(&msg).unwrap_or_default()
 }
 
 fn flag_names(flags: libc::c_ulong) -> String {

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::explain;
 use crate::namespaces;
 use crate::rlimits;
+use crate::seccomp;
 use crate::state::{Status, Store};
 use crate::sys;
 use std::io::{Read, Write};
@@ -75,6 +76,21 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
             errno,
         })?;
 
+    // The container's seccomp filter binds this process too; its agent is
+    // reached now, while the runtime still sees host paths.
+    let mut filter = c
+        .record
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(|s| seccomp::compile(s, "config.json"))
+        .transpose()?;
+    if let Some(f) = filter.as_mut() {
+        f.connect_listener()?;
+    }
+    let state = c.oci_state(Status::Running);
+
     let for_children = namespaces::enter_for_child_from(&ns)?;
     let cloned = sys::clone_into_namespaces(0);
     let Some(pid) = (match cloned {
@@ -89,7 +105,8 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     }) else {
         drop(err_read);
         drop(console_here);
-        let err = match exec_child(o, &c.record.config, &ns, console_for_child.as_ref()) {
+        let filter = filter.map(|f| f.for_process(host_pid(), &state));
+        let err = match exec_child(o, filter, &ns, console_for_child.as_ref()) {
             Err(e) => e,
             Ok(never) => match never {},
         };
@@ -104,6 +121,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     );
     drop(err_write);
     drop(console_for_child);
+    drop(filter);
     for_children.restore()?;
 
     let mut report = String::new();
@@ -134,7 +152,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
 /// The new process, up to its `execve`.
 fn exec_child(
     o: &ExecOptions,
-    config: &oci_spec::runtime::Spec,
+    filter: Option<seccomp::Filter>,
     ns: &[(nix::sched::CloneFlags, std::fs::File)],
     console: Option<&OwnedFd>,
 ) -> Result<std::convert::Infallible> {
@@ -146,10 +164,17 @@ fn exec_child(
         exec_terminal(console, &o.process)?;
     }
     rlimits::set_rlimits(o.process.rlimits().as_deref().unwrap_or(&[]))?;
-    // Next in the sequence: the container's seccomp filter (from `config`).
-    let _ = config;
-    let program = init::find_program(&o.process)?;
+    let mut program = init::find_program(&o.process)?;
+    program.seccomp = filter;
     init::become_program(&o.process, &program, o.preserve_fds)
+}
+
+/// This process's pid as the runtime sees it: /proc is still the host's.
+fn host_pid() -> i64 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// An exec'd process gets a pty of its own, like the init, but leaves

@@ -71,7 +71,8 @@ pub fn run(mut a: InitArgs) -> ! {
             sys::exit_now(1);
         }
     };
-    program.seccomp = a.seccomp.take();
+    let pid = program.state["pid"].as_i64().unwrap_or(0);
+    program.seccomp = a.seccomp.take().map(|f| f.for_process(pid, &program.state));
     // The sync socket and state directory fd are close-on-exec: execve drops them.
     let fifo = wait_for_start(&a.state_dir);
     let err = match start_program(&a, &program) {
@@ -401,7 +402,7 @@ pub(super) fn become_program(
     )?;
     // Seccomp last: from here on the filter judges this process's calls too.
     if let Some(filter) = &p.seccomp {
-        seccomp::load(filter, &p.state)?;
+        seccomp::load(filter)?;
         if hold_admin {
             capabilities::release_sys_admin(&p.caps)?;
         }
