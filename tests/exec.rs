@@ -109,9 +109,8 @@ fn exec_sees_the_same_mount_table() {
     let mut init_own = String::new();
     assert!(
         wait_until(SHORT, || {
-            init_own =
-                fs::read_to_string(format!("/proc/{pid}/root/dev/shm/init-mountinfo"))
-                    .unwrap_or_default();
+            init_own = fs::read_to_string(format!("/proc/{pid}/root/dev/shm/init-mountinfo"))
+                .unwrap_or_default();
             !init_own.is_empty()
         }),
         "the init never wrote its mountinfo"
@@ -125,9 +124,14 @@ fn exec_sees_the_same_mount_table() {
     );
     assert_eq!(mount_points(&exec_view), mount_points(&from_host));
     // And it is the container's table, not the host's.
-    assert!(mount_points(&exec_view).iter().any(|(_, m)| m == "/dev/shm"));
+    assert!(mount_points(&exec_view)
+        .iter()
+        .any(|(_, m)| m == "/dev/shm"));
     let cwd = exec_ok(&c, &[], &["sh", "-c", "ls /"]);
-    assert!(!cwd.contains("work"), "exec'd process sees the host root: {cwd}");
+    assert!(
+        !cwd.contains("work"),
+        "exec'd process sees the host root: {cwd}"
+    );
 }
 
 #[test]
@@ -139,11 +143,15 @@ fn exec_user_and_groups() {
         &["cat", "/proc/self/status"],
     );
     assert_eq!(
-        status_field(&st, "Uid").split_whitespace().collect::<Vec<_>>(),
+        status_field(&st, "Uid")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
         ["1000"; 4]
     );
     assert_eq!(
-        status_field(&st, "Gid").split_whitespace().collect::<Vec<_>>(),
+        status_field(&st, "Gid")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
         ["1001"; 4]
     );
     let groups = status_field(&st, "Groups");
@@ -153,7 +161,10 @@ fn exec_user_and_groups() {
     );
     // The default is the config's user: root.
     let st = exec_ok(&c, &[], &["cat", "/proc/self/status"]);
-    assert_eq!(status_field(&st, "Uid").split_whitespace().next(), Some("0"));
+    assert_eq!(
+        status_field(&st, "Uid").split_whitespace().next(),
+        Some("0")
+    );
 }
 
 #[test]
@@ -238,7 +249,10 @@ fn exec_detach_pid_file() {
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("pid file holds {text:?}"));
-    assert!(Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} is gone");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} is gone"
+    );
     assert_eq!(
         fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
         b"sleep\x00500\x00",
@@ -253,7 +267,11 @@ fn exec_detach_pid_file() {
         "detached process is not in the container's pid namespace"
     );
     // Inside the container it shows up too.
-    let ps = exec_ok(&c, &[], &["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]);
+    let ps = exec_ok(
+        &c,
+        &[],
+        &["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"],
+    );
     assert!(ps.contains("sleep 500"), "{ps}");
 }
 
@@ -287,7 +305,14 @@ fn exec_tty_foreground_under_script() {
     let (c, _) = running("ex_tty_fg");
     let out = run_under_script(
         &c,
-        &["exec", "-t", &c.id, "sh", "-c", "tty; read x; echo \"read:$x\"; exit 4"],
+        &[
+            "exec",
+            "-t",
+            &c.id,
+            "sh",
+            "-c",
+            "tty; read x; echo \"read:$x\"; exit 4",
+        ],
         &["typed-line\n"],
     );
     assert_eq!(out.code(), Some(4), "{}", out.describe());
@@ -356,6 +381,7 @@ fn exec_tty_detach_without_console_socket_fails() {
     assert_eq!(c.status(), "running");
 }
 
+/// (Stricter than runc, whose message is only "unexpected EOF".)
 #[test]
 fn exec_malformed_process_json_names_the_file() {
     let (c, _) = running("ex_bad_json");
@@ -426,7 +452,13 @@ fn exec_tty_in_a_terminal_container_gets_a_pty_of_its_own() {
     let mine = lines.iter().find(|l| l.starts_with("mine=")).unwrap();
     let console = lines.iter().find(|l| l.starts_with("console=")).unwrap();
     assert!(mine.starts_with("mine=/dev/pts/"), "{mine}");
-    assert_ne!(mine, "mine=/dev/pts/0", "exec'd process shares the init's pty");
-    assert_eq!(console, "console=88:0", "/dev/console should stay the init's pts/0");
+    assert_ne!(
+        mine, "mine=/dev/pts/0",
+        "exec'd process shares the init's pty"
+    );
+    assert_eq!(
+        console, "console=88:0",
+        "/dev/console should stay the init's pts/0"
+    );
     pty.type_in("exit\n");
 }

@@ -18,9 +18,9 @@ fn terminal_container(name: &str, args: &[&str], size: Option<(u16, u16)>) -> Co
     let mut c = Container::with_args(name, args);
     c.spec.terminal = true;
     if let Some((rows, cols)) = size {
-        c.spec
-            .process_extra
-            .push(format!("\"consoleSize\":{{\"height\":{rows},\"width\":{cols}}}"));
+        c.spec.process_extra.push(format!(
+            "\"consoleSize\":{{\"height\":{rows},\"width\":{cols}}}"
+        ));
     }
     c
 }
@@ -122,8 +122,10 @@ fn ctrl_c_interrupts_the_foreground_child() {
     assert!(pty.seen.contains("got-sigint"), "{:?}", pty.seen);
     let sleeper = sleeper.unwrap();
     assert!(
-        wait_until(SHORT, || !std::path::Path::new(&format!("/proc/{sleeper}/cmdline"))
-            .exists()
+        wait_until(SHORT, || !std::path::Path::new(&format!(
+            "/proc/{sleeper}/cmdline"
+        ))
+        .exists()
             || fs::read(format!("/proc/{sleeper}/cmdline")).unwrap_or_default()
                 != b"sleep\x00100\x00"),
         "sleep {sleeper} survived Ctrl-C"
@@ -171,9 +173,10 @@ fn dev_console_is_the_pty() {
     assert_eq!(major, 136, "rdev {:#x}", m.rdev());
 }
 
+/// No terminal on puncker's side (stdin is a pipe): the relay still runs.
+/// (Puncker-specific: runc refuses, it opens /dev/tty.)
 #[test]
 fn foreground_run_relays_piped_input() {
-    // No terminal on puncker's side (stdin is a pipe): the relay still runs.
     let c = terminal_container("term_fg_pipe", &["sh"], None);
     let out = c.run_fg_stdin(b"echo $((40+2))x\nexit 7\n");
     assert_eq!(out.code(), Some(7), "{}", out.describe());
@@ -277,12 +280,19 @@ fn run_preserve_fds_passes_exactly_n() {
 
 /// `sh -c 'LISTEN_PID=$$ LISTEN_FDS=n exec BIN --root ROOT args...'`: the
 /// runtime gets socket-activation variables naming itself, as systemd does.
-fn socket_activated(c: &Container, listen_pid: Option<&str>, n: u32, args: &[&str]) -> (Command, std::path::PathBuf, std::path::PathBuf) {
+fn socket_activated(
+    c: &Container,
+    listen_pid: Option<&str>,
+    n: u32,
+    args: &[&str],
+) -> (Command, std::path::PathBuf, std::path::PathBuf) {
     let (_, o, e) = c.command(&[]);
     let pid = listen_pid.unwrap_or("$$");
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!("LISTEN_PID={pid} LISTEN_FDS={n} exec \"$0\" \"$@\""))
+        .arg(format!(
+            "LISTEN_PID={pid} LISTEN_FDS={n} exec \"$0\" \"$@\""
+        ))
         .arg(bin())
         .arg("--root")
         .arg(&c.root)
@@ -351,7 +361,12 @@ fn listen_fds_for_another_pid_are_ignored() {
     let args = ["run", "--bundle", &b, &c.id];
     let (mut cmd, o, e) = socket_activated(&c, Some("1"), 1, &args);
     pass_fds(&mut cmd, vec![data_file(&c, "f3", "someone-elses-socket")]);
-    let out = finish(cmd, &format!("LISTEN_PID=1 LISTEN_FDS=1 {}", args.join(" ")), &o, &e);
+    let out = finish(
+        cmd,
+        &format!("LISTEN_PID=1 LISTEN_FDS=1 {}", args.join(" ")),
+        &o,
+        &e,
+    );
     assert!(
         !out.stdout.contains("someone-elses-socket"),
         "fd 3 passed although LISTEN_PID is not the runtime's pid: {}",
