@@ -161,6 +161,10 @@ pub fn open_inside(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
 /// an empty file when `file` is true. Returns an O_PATH fd of the result.
 pub fn make_inside(root: BorrowedFd, path: &Path, file: bool) -> Result<OwnedFd> {
     let rel = inside(path);
+    // Most destinations exist already: one lookup then, not one per component.
+    if let Ok(fd) = sys::open_in_root(root, &cstr(&Path::new("/").join(&rel))?, libc::O_PATH) {
+        return Ok(fd);
+    }
     let mut done = PathBuf::from("/");
     let count = rel.components().count();
     for (i, comp) in rel.components().enumerate() {

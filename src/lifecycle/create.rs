@@ -73,7 +73,6 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         .map(|s| seccomp::compile(s, &config_file))
         .transpose()?;
 
-    store.sweep_abandoned(&opts.id);
     let mut container = store.create(first_record(&opts.id, &bundle)?)?;
     match build(&mut container, &bundle, &plan, opts, filter) {
         Ok((init, terminal)) => Ok(Created {
