@@ -91,9 +91,16 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
 /// passed on, and the container's process is told about them (as PID 1).
 fn pass_socket_activation(bundle: &mut Bundle, opts: &CreateOptions) -> CreateOptions {
     let mut opts = opts.clone();
+    // The variables are meant for us only if LISTEN_PID names us (sd_listen_fds):
+    // inherited from an activated ancestor, fds 3.. are someone else's.
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        == Some(std::process::id());
     let Some(n) = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
+        .filter(|_| for_us)
     else {
         return opts;
     };
