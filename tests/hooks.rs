@@ -28,7 +28,10 @@ fn logging_script(host_log: &str, name: &str) -> String {
 
 #[test]
 fn all_hooks_fire_in_order_with_state() {
-    let mut c = Container::with_args("hk_order", &["sh", "-c", "echo user-process-ran"]);
+    let mut c = Container::with_args(
+        "hk_order",
+        &["sh", "-c", "echo user-process-ran; sleep 0.3"],
+    );
     let log = host_dir(&c, "hooklog");
     let log_s = log.to_string_lossy().to_string();
     c.spec
@@ -230,4 +233,32 @@ fn poststop_runs_on_forced_delete() {
     c.delete(true).assert_ok();
     let st = fs::read_to_string(&flag).expect("poststop did not run");
     assert_eq!(json_field(&st, "id").as_deref(), Some(c.id.as_str()));
+}
+
+#[test]
+fn poststart_state_has_pid_of_short_lived_process() {
+    // The user process may exit before poststart runs; the state given to
+    // poststart must still name the container's pid.
+    let mut bad = vec![];
+    for round in 0..5 {
+        let mut c = Container::with_args(&format!("hk_poststart_pid{round}"), &["true"]);
+        let f = c.dir.join("poststart.json");
+        c.spec.hooks.push((
+            "poststart".into(),
+            sh_hook(&format!("cat > {}", f.display()), None),
+        ));
+        c.create().assert_ok();
+        let pid = c.pid();
+        c.start().assert_ok();
+        let st = std::fs::read_to_string(&f).unwrap_or_default();
+        let got = json_field(&st, "pid").and_then(|p| p.parse::<i32>().ok());
+        if got != Some(pid) || json_field(&st, "id").as_deref() != Some(c.id.as_str()) {
+            bad.push(format!("round {round}: pid {pid}, poststart got {st:?}"));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "poststart state wrong:\n  {}",
+        bad.join("\n  ")
+    );
 }
