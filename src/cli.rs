@@ -190,6 +190,12 @@ pub enum Command {
     Features,
     /// Run one more process in a running container (its namespaces, its confinement)
     Exec(ExecArgs),
+    /// List the container's processes (host pids)
+    Ps {
+        #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        id: String,
+    },
     #[command(flatten)]
     NotYet(NotYet),
 }
@@ -204,11 +210,6 @@ pub enum NotYet {
     },
     #[command(hide = true, disable_help_flag = true)]
     Resume {
-        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
-        rest: Vec<String>,
-    },
-    #[command(hide = true, disable_help_flag = true)]
-    Ps {
         #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
         rest: Vec<String>,
     },
@@ -359,11 +360,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Features => println!("{}", crate::features::document()),
         Command::Exec(a) => return exec(&store, a),
+        Command::Ps { format, id } => print!("{}", lifecycle::ps(&store, &id, format == "json")?),
         Command::NotYet(n) => {
             let name = match n {
                 NotYet::Pause { .. } => "pause",
                 NotYet::Resume { .. } => "resume",
-                NotYet::Ps { .. } => "ps",
                 NotYet::Update { .. } => "update",
                 NotYet::Events { .. } => "events",
                 NotYet::Checkpoint { .. } => "checkpoint",

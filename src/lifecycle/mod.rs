@@ -207,6 +207,37 @@ fn processes_in_pid_namespace_of(init: &ProcessId) -> Vec<ProcessId> {
         .collect()
 }
 
+/// `ps`: the container's processes, as host pids (JSON, as containerd
+/// reads it) or a table.
+pub fn ps(store: &Store, id: &str, json: bool) -> Result<String> {
+    let c = store.read(id)?;
+    let mut pids: Vec<i32> = match (c.status(), c.record.init) {
+        (Status::Running | Status::Created | Status::Creating, Some(init)) => {
+            let mut v = vec![init.pid];
+            v.extend(processes_in_pid_namespace_of(&init).iter().map(|p| p.pid));
+            v
+        }
+        _ => Vec::new(),
+    };
+    pids.sort_unstable();
+    if json {
+        return serde_json::to_string(&pids)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::Other(e.to_string()));
+    }
+    let mut out = String::from("PID     CMD\n");
+    for pid in pids {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        out += &format!("{pid:<7} {}\n", cmd.join(" "));
+    }
+    Ok(out)
+}
+
 /// `delete`: remove a stopped (or created) container; `--force` any.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     crate::state::check_id(id)?;
