@@ -24,13 +24,16 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
     let file = dir.join("config.json");
     let text = std::fs::read(&file)
         .map_err(|e| Error::config(file.display(), format!("cannot read: {e}")))?;
-    let spec: Spec = serde_json::from_slice(&text).map_err(|e| {
-        let msg = match name_the_bad_field(&text) {
-            Some(field) => format!("{field} (line {}, column {})", e.line(), e.column()),
-            None => e.to_string(),
-        };
-        Error::config(file.display(), format!("invalid config: {msg}"))
-    })?;
+    let spec: Spec = match serde_json::from_slice(&text) {
+        Ok(spec) => spec,
+        Err(e) => with_crate_scheduler_flag_names(&text).ok_or_else(|| {
+            let msg = match name_the_bad_field(&text) {
+                Some(field) => format!("{field} (line {}, column {})", e.line(), e.column()),
+                None => e.to_string(),
+            };
+            Error::config(file.display(), format!("invalid config: {msg}"))
+        })?,
+    };
     let rootfs = check_spec(&file, &dir, &spec)?;
     crate::explain::note(
         "read",
@@ -38,6 +41,28 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
         "the bundle's config.json says what container to make",
     );
     Ok(Bundle { dir, spec, rootfs })
+}
+
+/// oci-spec 0.10 spells two of the spec's `process.scheduler.flags` its
+/// own way (SCHED_RESET_ON_FORK, SCHED_FLAG_D_L_OVERRUN): a config that
+/// uses the spec's names is read again with the crate's.
+fn with_crate_scheduler_flag_names(text: &[u8]) -> Option<Spec> {
+    let mut v: serde_json::Value = serde_json::from_slice(text).ok()?;
+    let flags = v.pointer_mut("/process/scheduler/flags")?.as_array_mut()?;
+    let mut renamed = false;
+    for f in flags.iter_mut() {
+        let crate_name = match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *f = crate_name.into();
+        renamed = true;
+    }
+    if !renamed {
+        return None;
+    }
+    serde_json::from_value(v).ok()
 }
 
 /// serde names a line and column; for the fields people get wrong most

@@ -8,7 +8,7 @@
 //! - `state.rs`: the crash-safe state store.
 //! - one module per kernel concept: `namespaces`, `userns`, `rootfs`,
 //!   `mounts`, `devices`, `cgroups`, `capabilities`, `rlimits`, `seccomp`,
-//!   `hooks`, `terminal`.
+//!   `sysctl`, `personality`, `scheduling`, `hooks`, `terminal`.
 //! - `explain.rs`: the step stream behind `--explain` and `--debug`.
 //! - `sync.rs`: the runtime ⇄ init protocol; `sys.rs`: all `unsafe`.
 
@@ -24,12 +24,15 @@ mod hooks;
 mod lifecycle;
 mod mounts;
 mod namespaces;
+mod personality;
 mod rlimits;
 mod rootfs;
+mod scheduling;
 mod seccomp;
 mod state;
 mod sync;
 mod sys;
+mod sysctl;
 mod terminal;
 mod userns;
 

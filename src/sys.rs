@@ -350,3 +350,32 @@ pub fn send_with_fd(sock: BorrowedFd, payload: &[u8], fd: BorrowedFd) -> nix::Re
     }
     Ok(())
 }
+
+/// `sched_setattr(2)` for the calling thread; glibc has no wrapper.
+pub fn sched_setattr(attr: &libc::sched_attr) -> nix::Result<()> {
+    // SAFETY: `attr` is a valid sched_attr whose `size` field matches it,
+    // alive for the call; the kernel only reads it.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0,
+            attr as *const libc::sched_attr,
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, value)`: the calling process's I/O
+/// priority; glibc has no wrapper.
+pub fn ioprio_set_self(value: i32) -> nix::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) }).map(drop)
+}
+
+/// `personality(2)`: the execution domain (PER_LINUX, PER_LINUX32, ...).
+pub fn personality(persona: libc::c_ulong) -> nix::Result<()> {
+    // SAFETY: plain call with an integer argument.
+    Errno::result(unsafe { libc::personality(persona) }).map(drop)
+}

@@ -23,10 +23,13 @@ use crate::error::{Error, Result};
 use crate::explain;
 use crate::hooks;
 use crate::namespaces;
+use crate::personality;
+use crate::scheduling;
 use crate::seccomp;
 use crate::state::{self, Container, Phase, ProcessId, Record, Status, Store};
 use crate::sync::{self, Msg};
 use crate::sys;
+use crate::sysctl;
 use crate::userns;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
@@ -66,6 +69,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         .ok_or_else(|| Error::config(&config_file, "linux is required"))?;
     let plan = namespaces::plan(linux, &config_file)?;
     refuse_what_is_not_built_yet(&bundle, opts, &config_file)?;
+    sysctl::check(linux, &plan, &config_file)?;
+    personality::check(linux, &config_file)?;
+    if let Some(p) = bundle.spec.process() {
+        scheduling::check(p, &config_file)?;
+    }
     // Compiled now, so a bad filter fails create before anything is made.
     let filter = linux
         .seccomp()

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::explain;
 use crate::namespaces;
 use crate::rlimits;
+use crate::scheduling;
 use crate::seccomp;
 use crate::state::{Status, Store};
 use crate::sys;
@@ -56,6 +57,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         }
     };
     config::check_process(&o.process).map_err(|m| Error::config("exec process", m))?;
+    scheduling::check(&o.process, "exec process")?;
     let wants_terminal = o.process.terminal() == Some(true);
     if wants_terminal && o.detach && o.console_socket.is_none() {
         return Err(Error::Usage(
@@ -158,8 +160,10 @@ fn exec_child(
 ) -> Result<std::convert::Infallible> {
     explain::become_exec();
     init::become_non_dumpable()?;
+    scheduling::set_initial_affinity(&o.process)?;
     namespaces::join_all(ns)?;
     // Next in the sequence: join the container's cgroup.
+    scheduling::set_final_affinity(&o.process)?;
     if let Some(console) = console {
         exec_terminal(console, &o.process)?;
     }

@@ -17,11 +17,14 @@ use crate::explain;
 use crate::hooks;
 use crate::mounts;
 use crate::namespaces::{self, Plan};
+use crate::personality;
 use crate::rlimits;
 use crate::rootfs;
+use crate::scheduling;
 use crate::seccomp;
 use crate::sync::{Channel, Msg};
 use crate::sys;
+use crate::sysctl;
 use crate::terminal;
 use crate::userns;
 use nix::sched::CloneFlags;
@@ -145,6 +148,8 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     }
     drop(root);
     let root = rootfs::open_root()?;
+    // Before linux.readonlyPaths makes /proc/sys read-only.
+    sysctl::write_all(linux)?;
     rootfs::mask_paths(root.as_fd(), linux.masked_paths().as_deref().unwrap_or(&[]))?;
     rootfs::make_paths_readonly(
         root.as_fd(),
@@ -153,7 +158,6 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     if let Some(console) = &a.console {
         give_terminal(root.as_fd(), console, process)?;
     }
-    write_sysctls(linux)?;
     if spec
         .root()
         .as_ref()
@@ -167,6 +171,7 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     drop(root);
 
     rlimits::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+    personality::apply(linux)?;
     if let Some(adj) = process.oom_score_adj() {
         write_oom_score_adj(adj)?;
     }
@@ -238,30 +243,6 @@ fn join_session_keyring(bundle: &Path) -> Result<()> {
         "a fresh session keyring, so the container cannot read the host's keys",
         || sys::join_new_session_keyring(&name),
     )
-}
-
-/// `linux.sysctl`: write each key under /proc/sys (inside the container's
-/// own namespaces, which the container's /proc shows).
-fn write_sysctls(linux: &oci_spec::runtime::Linux) -> Result<()> {
-    for (key, value) in linux.sysctl().iter().flatten() {
-        if key.contains("..") || key.starts_with('/') {
-            return Err(Error::config(
-                "config.json",
-                format!("linux.sysctl: bad key {key:?}"),
-            ));
-        }
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        explain::kernel(
-            "write",
-            format_args!("{path} = {value:?}"),
-            "linux.sysctl: a kernel setting of the container's own namespace",
-            || {
-                std::fs::write(&path, value)
-                    .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-            },
-        )?;
-    }
-    Ok(())
 }
 
 fn write_oom_score_adj(adj: i32) -> Result<()> {
@@ -376,6 +357,8 @@ pub(super) fn become_program(
     // container runs with CAP_SYS_ADMIN it was not given.
     let hold_admin =
         p.seccomp.is_some() && process.no_new_privileges() != Some(true) && !p.caps.has_sys_admin();
+    // While every capability is still there: real-time policies need some.
+    scheduling::apply(process)?;
     capabilities::drop_bounding_set(&p.caps)?;
     capabilities::keep_across_user_switch()?;
     userns::switch_to_user(process.user())?;
