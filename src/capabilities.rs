@@ -185,9 +185,20 @@ pub fn apply_sets(r: &Resolved) -> Result<()> {
         "the capabilities process.capabilities grants, and no others",
         || sys::capset(s),
     )?;
-    if r.ambient != 0 {
+    // The kernel raises an ambient capability only if it is both permitted
+    // and inheritable; runc's default spec lists ambient ones without
+    // inheritable, and runtimes leave those out rather than fail.
+    let raisable = r.ambient & s.permitted & s.inheritable;
+    if raisable != r.ambient {
+        explain::note(
+            "capabilities",
+            format_args!("ambient {:#x} -> {:#x}", r.ambient, raisable),
+            "ambient capabilities that are not also permitted and inheritable are left out",
+        );
+    }
+    if raisable != 0 {
         for cap in 0..=r.last {
-            if r.ambient & (1 << cap) != 0 {
+            if raisable & (1 << cap) != 0 {
                 explain::kernel(
                     "prctl(PR_CAP_AMBIENT_RAISE)",
                     format_args!("capability {cap}"),
