@@ -49,6 +49,7 @@ fn run_one(stage: &str, hook: &Hook, state: &serde_json::Value) -> std::result::
         }
     }
     cmd.stdin(Stdio::piped());
+    crate::sys::die_with_parent(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("{}: cannot run: {e}", path.display()))?;

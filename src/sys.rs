@@ -379,3 +379,27 @@ pub fn personality(persona: libc::c_ulong) -> nix::Result<()> {
     // SAFETY: plain call with an integer argument.
     Errno::result(unsafe { libc::personality(persona) }).map(drop)
 }
+
+/// Make a command's child die with the runtime (PR_SET_PDEATHSIG), so a
+/// killed runtime leaves no hook running.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe calls (prctl, getppid, _exit).
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            if libc::getppid() != parent {
+                libc::_exit(1); // the runtime died before the prctl
+            }
+            Ok(())
+        });
+    }
+}
