@@ -69,18 +69,27 @@ pub fn mount_cgroup_tree(root: BorrowedFd, dest: &Path, opts: &Options) -> Resul
     let hier = host_hierarchies();
     let target = mounts::make_inside(root, dest, false)?;
     let flags = opts.flags & !MsFlags::MS_RDONLY;
-    if let Some(v2) = hier
+    if hier
         .iter()
-        .find(|h| h.name.is_empty() && h.fstype == "cgroup2")
+        .any(|h| h.name.is_empty() && h.fstype == "cgroup2")
     {
-        return mount_fs(&mounts::fd_path(&target), dest, v2.fstype, "", opts.flags);
+        return bind_own_v2_cgroup("/sys/fs/cgroup", root, dest, opts.flags);
     }
     // v1 or hybrid: a tmpfs holding one mount per hierarchy.
     mount_fs(&mounts::fd_path(&target), dest, "tmpfs", "mode=755", flags)?;
     for h in &hier {
         let sub = dest.join(&h.name);
         let fd = mounts::make_inside(root, &sub, false)?;
-        mount_fs(&mounts::fd_path(&fd), &sub, h.fstype, &h.data, opts.flags)?;
+        if h.fstype == "cgroup2" {
+            bind_own_v2_cgroup(
+                &format!("/sys/fs/cgroup/{}", h.name),
+                root,
+                &sub,
+                opts.flags,
+            )?;
+        } else {
+            mount_fs(&mounts::fd_path(&fd), &sub, h.fstype, &h.data, opts.flags)?;
+        }
     }
     if opts.flags.contains(MsFlags::MS_RDONLY) {
         let top = mounts::open_inside(root, dest)?;
@@ -100,6 +109,47 @@ pub fn mount_cgroup_tree(root: BorrowedFd, dest: &Path, opts: &Options) -> Resul
         )?;
     }
     Ok(())
+}
+
+/// The cgroup v2 tree, seen from the container's own cgroup: a bind mount
+/// of the host's subtree. A fresh cgroup2 mount would show the same thing
+/// in a cgroup namespace, but measured here it can stall for 15 ms while
+/// the kernel retires the previous container's superblock; a bind mount
+/// costs microseconds.
+fn bind_own_v2_cgroup(
+    host_mount: &str,
+    root: BorrowedFd,
+    dest: &Path,
+    flags: MsFlags,
+) -> Result<()> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let path = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("/")
+        .trim_end();
+    let source = format!("{host_mount}{}", if path == "/" { "" } else { path });
+    let target = mounts::make_inside(root, dest, false)?;
+    explain::kernel(
+        "mount",
+        format_args!("{source} on {} (MS_BIND|MS_REC)", dest.display()),
+        "the container's own part of the cgroup v2 tree",
+        || {
+            nix::mount::mount(
+                Some(source.as_str()),
+                mounts::fd_path(&target).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+        },
+    )?;
+    let extra = flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let top = mounts::open_inside(root, dest)?;
+    mounts::remount(&mounts::fd_path(&top), dest, extra)
 }
 
 fn mount_fs(target: &str, shown: &Path, fstype: &str, data: &str, flags: MsFlags) -> Result<()> {

@@ -267,9 +267,9 @@ pub fn mount_entry(root: BorrowedFd, bundle: &Path, m: &Mount) -> Result<()> {
                     explain::record(
                         "mount",
                         format_args!(
-                            "{src} on {} type {typ} ({:?}{}{})",
+                            "{src} on {} type {typ} ({}{}{})",
                             dest.display(),
-                            opts.flags,
+                            flag_names(opts.flags),
                             if data.is_empty() { "" } else { ", " },
                             data
                         ),
