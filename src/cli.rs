@@ -17,7 +17,7 @@ use std::path::PathBuf;
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Directory for container state (a tmpfs, so it vanishes on reboot)
+    /// Directory for container state (best on a tmpfs such as /run, so it vanishes on reboot)
     #[arg(
         long,
         global = true,
@@ -37,7 +37,7 @@ pub struct Cli {
     /// Narrate every kernel step, and why, as it happens (also PUNCKER_EXPLAIN=1)
     #[arg(long, global = true, env = "PUNCKER_EXPLAIN", value_parser = clap::builder::FalseyValueParser::new())]
     pub explain: bool,
-    /// Where the --explain narration goes (default: the controlling terminal, else stderr)
+    /// Where the --explain narration goes (default: the controlling terminal; never stderr)
     #[arg(
         long = "explain-file",
         global = true,
@@ -45,7 +45,7 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub explain_file: Option<String>,
-    /// Accepted for runc compatibility (cgroups are managed by puncker itself)
+    /// Accepted for runc compatibility (puncker does not manage cgroups yet)
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility: true, false or auto
@@ -146,13 +146,17 @@ pub struct ExecArgs {
 pub enum Command {
     /// Write a default config.json into the bundle directory (--rootless: for a non-root user)
     Spec {
+        /// The bundle directory to write config.json into
         #[arg(short, long, default_value = ".", value_name = "DIR")]
         bundle: PathBuf,
     },
     /// Set the container up and stop just before its program runs (state: created)
     Create(CreateArgs),
     /// Run the program of a created container (state: running)
-    Start { id: String },
+    Start {
+        /// The container id
+        id: String,
+    },
     /// Create and start; in the foreground, wait and exit with the program's status
     Run {
         #[command(flatten)]
@@ -162,24 +166,32 @@ pub enum Command {
         detach: bool,
     },
     /// Print the container's state as the OCI spec's JSON
-    State { id: String },
+    State {
+        /// The container id
+        id: String,
+    },
     /// Send a signal to the container's init (default SIGTERM)
     Kill {
         /// Signal every process of the container
         #[arg(short, long)]
         all: bool,
+        /// The container id
         id: String,
+        /// A signal name (TERM, SIGKILL) or number
         #[arg(default_value = "SIGTERM")]
         signal: String,
     },
     /// Remove a stopped or created container; --force kills a running one first
     Delete {
+        /// Kill the container first if it runs, and clear a half-made one
         #[arg(short, long)]
         force: bool,
+        /// The container id
         id: String,
     },
     /// List the containers under --root
     List {
+        /// table, or json (the spec's state objects)
         #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
         /// Print only the ids
@@ -192,8 +204,10 @@ pub enum Command {
     Exec(ExecArgs),
     /// List the container's processes (host pids)
     Ps {
+        /// table, or json (a list of host pids, as containerd reads it)
         #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
+        /// The container id
         id: String,
     },
     #[command(flatten)]

@@ -49,6 +49,14 @@ fn default_nodes() -> Vec<Node> {
     .collect()
 }
 
+fn kind_name(kind: SFlag) -> &'static str {
+    match kind {
+        SFlag::S_IFBLK => "block",
+        SFlag::S_IFIFO => "fifo",
+        _ => "char",
+    }
+}
+
 fn node_of(d: &LinuxDevice) -> Result<Node> {
     let kind = match d.typ() {
         LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
@@ -127,9 +135,9 @@ fn make_node(root: BorrowedFd, n: &Node, in_userns: bool) -> Result<()> {
     let r = explain::kernel(
         "mknod",
         format_args!(
-            "{} ({:?} {}:{}, mode {:o})",
+            "{} ({} {}:{}, mode {:o})",
             n.path.display(),
-            n.kind,
+            kind_name(n.kind),
             n.major,
             n.minor,
             n.mode

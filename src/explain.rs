@@ -9,7 +9,8 @@
 //! a step costs one atomic load.
 //!
 //! Neither sink ever writes to the container's stdio: narration goes to
-//! `--explain-file`, else the controlling terminal, and the log to `--log`.
+//! `--explain-file`, else the controlling terminal (never stderr, which
+//! the container shares), and the log to `--log`.
 //! Both descriptors are close-on-exec, so they vanish at the container's
 //! `execve`.
 
@@ -18,6 +19,7 @@ use nix::errno::Errno;
 use std::fmt;
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -53,31 +55,31 @@ pub struct Setup {
     pub debug: bool,
 }
 
-pub fn init(setup: Setup) {
+pub fn init(setup: Setup) -> std::result::Result<(), String> {
     let open = |path: &str| {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .custom_flags(libc::O_CLOEXEC)
             .open(path)
-            .ok()
     };
-    let narration = if setup.explain {
-        match &setup.explain_file {
-            Some(p) => open(p),
-            None => open("/dev/tty").or_else(|| {
-                // No terminal: the runtime's own stderr is the last resort.
-                // SAFETY: dup of fd 2 is sound; the new fd is owned by the File.
-                let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
-                (fd >= 0).then(|| {
-                    // SAFETY: fd was just returned by fcntl and nothing else owns it.
-                    unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) }
-                })
-            }),
-        }
-    } else {
-        None
+    // Narration goes to its own file or to the terminal, never to stderr:
+    // the container inherits stderr, and under Docker it is the shim's.
+    let narration = match (setup.explain, &setup.explain_file) {
+        (false, _) => None,
+        (true, Some(p)) => Some(open(p).map_err(|e| format!("--explain-file {p}: {e}"))?),
+        (true, None) => match open("/dev/tty") {
+            Ok(f) => Some(f),
+            Err(_) => {
+                eprintln!("puncker: --explain: no terminal to narrate to; use --explain-file FILE");
+                None
+            }
+        },
     };
-    let log = setup.log.as_deref().and_then(open);
+    let log = match setup.log.as_deref() {
+        Some(p) => Some(open(p).map_err(|e| format!("--log {p}: {e}"))?),
+        None => None,
+    };
     ON.store(
         narration.is_some() || (setup.debug && log.is_some()),
         Ordering::Relaxed,
@@ -89,6 +91,7 @@ pub fn init(setup: Setup) {
         debug: setup.debug,
         started: Instant::now(),
     });
+    Ok(())
 }
 
 /// Steps taken from now on are the container init's (called in the child).

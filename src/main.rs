@@ -48,20 +48,28 @@ fn main() {
             std::process::exit(code);
         }
     };
-    explain::init(explain::Setup {
+    if let Err(msg) = explain::init(explain::Setup {
         explain: cli.explain,
         explain_file: cli.explain_file.clone(),
         log: cli.log.clone(),
         json: cli.log_format == "json",
         debug: cli.debug,
-    });
+    }) {
+        eprintln!("puncker: {msg}");
+        std::process::exit(1);
+    }
     match cli::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             let msg = e.to_string();
             explain::log_line("error", &msg);
             eprintln!("puncker: {msg}");
-            std::process::exit(1);
+            // 2 for a bad command line, as clap's own errors; 1 for the rest.
+            std::process::exit(if matches!(e, error::Error::Usage(_)) {
+                2
+            } else {
+                1
+            });
         }
     }
 }

@@ -185,6 +185,11 @@ pub fn open_root() -> Result<OwnedFd> {
 /// Step 5a: hide each masked path: a file behind /dev/null, a directory
 /// behind an empty read-only tmpfs. Missing paths are skipped.
 pub fn mask_paths(root: BorrowedFd, paths: &[String]) -> Result<()> {
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let null = verified_null_device(root)?;
+    let null_path = mounts::fd_path(&null);
     for p in paths {
         let Ok(fd) = crate::sys::open_in_root(root, &c_path(p)?, libc::O_PATH | libc::O_NOFOLLOW)
         else {
@@ -216,7 +221,7 @@ pub fn mask_paths(root: BorrowedFd, paths: &[String]) -> Result<()> {
                 "linux.maskedPaths: the container must not read this file",
                 || {
                     nix::mount::mount(
-                        Some("/dev/null"),
+                        Some(null_path.as_str()),
                         target.as_str(),
                         None::<&str>,
                         MsFlags::MS_BIND,
@@ -227,6 +232,31 @@ pub fn mask_paths(root: BorrowedFd, paths: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The container's `/dev/null`, checked to be the real null device (char
+/// 1:3): with no fresh `/dev` in the config it comes from the image, which
+/// could make it a link to the very file it is meant to mask.
+fn verified_null_device(root: BorrowedFd) -> Result<OwnedFd> {
+    let fd = crate::sys::open_in_root(root, c"/dev/null", libc::O_PATH | libc::O_NOFOLLOW)
+        .map_err(|errno| Error::Kernel {
+            call: "openat2".into(),
+            target: "/dev/null (to mask linux.maskedPaths)".into(),
+            errno,
+        })?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|errno| Error::Kernel {
+        call: "fstat".into(),
+        target: "/dev/null".into(),
+        errno,
+    })?;
+    let is_null =
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == nix::sys::stat::makedev(1, 3);
+    if !is_null {
+        return Err(Error::Other(
+            "linux.maskedPaths: the container's /dev/null is not the null device (char 1:3); refusing to mask with it".into(),
+        ));
+    }
+    Ok(fd)
 }
 
 /// Step 5b: bind each read-only path onto itself, then remount it read-only.

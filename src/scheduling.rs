@@ -277,10 +277,7 @@ mod tests {
             ),
         ];
         for (extra, field) in cases {
-            let e = check(&process(extra), "c")
-                .err()
-                .expect("fails")
-                .to_string();
+            let e = check(&process(extra), "c").expect_err("fails").to_string();
             assert!(e.contains(field), "{e}");
         }
     }

@@ -40,6 +40,18 @@ pub enum Msg {
     },
 }
 
+impl Msg {
+    fn name(&self) -> &'static str {
+        match self {
+            Msg::IdMapsWritten => "IdMapsWritten",
+            Msg::MountsDone => "MountsDone",
+            Msg::HooksDone { .. } => "HooksDone",
+            Msg::Ready => "Ready",
+            Msg::Failed { .. } => "Failed",
+        }
+    }
+}
+
 /// One end of the socket pair.
 pub struct Channel {
     pub fd: OwnedFd,
@@ -64,6 +76,11 @@ pub fn channel_pair() -> Result<(Channel, Channel)> {
 
 impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<()> {
+        crate::explain::note(
+            "sync",
+            format_args!("send {}", msg.name()),
+            "a step of the runtime/init protocol (see sync.rs)",
+        );
         let bytes = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
         nix::unistd::write(&self.fd, &bytes).map_err(|errno| Error::Kernel {
             call: "write".into(),
@@ -92,8 +109,14 @@ impl Channel {
                 "the other side of the sync socket exited without a word".into(),
             ));
         }
-        serde_json::from_slice(&buf[..n])
-            .map_err(|e| Error::Other(format!("garbled sync message: {e}")))
+        let msg: Msg = serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::Other(format!("garbled sync message: {e}")))?;
+        crate::explain::note(
+            "sync",
+            format_args!("received {}", msg.name()),
+            "a step of the runtime/init protocol (see sync.rs)",
+        );
+        Ok(msg)
     }
 
     /// Wait for `want`; a `Failed` from the init becomes its error.

@@ -13,7 +13,7 @@ fn create_start_stop_delete() {
 
     let st = c.state_json();
     assert!(
-        json_field(&st, "ociVersion").map_or(false, |v| v.starts_with("1.")),
+        json_field(&st, "ociVersion").is_some_and(|v| v.starts_with("1.")),
         "state: {st}"
     );
     assert_eq!(

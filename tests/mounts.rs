@@ -176,7 +176,7 @@ fn readonly_bind_refuses_writes() {
     );
     let mi = parse_mountinfo(lines.get(2).unwrap_or(&""));
     assert!(
-        mi.first().map_or(false, |m| has_opt(&m.1, "ro")),
+        mi.first().is_some_and(|m| has_opt(&m.1, "ro")),
         "{}",
         o.stdout
     );
@@ -195,7 +195,7 @@ fn readonly_root_refuses_writes() {
     assert!(!c.rootfs.join("x").exists());
     let root = parse_mountinfo(o.stdout.lines().nth(1).unwrap_or(""));
     assert!(
-        root.first().map_or(false, |m| has_opt(&m.1, "ro")),
+        root.first().is_some_and(|m| has_opt(&m.1, "ro")),
         "/ not ro: {}",
         o.stdout
     );

@@ -11,7 +11,6 @@ mod common;
 use common::*;
 use std::fs;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// A container whose process has a terminal of `rows` x `cols`.
 fn terminal_container(name: &str, args: &[&str], size: Option<(u16, u16)>) -> Container {

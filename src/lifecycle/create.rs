@@ -177,6 +177,14 @@ fn refuse_what_is_not_built_yet(bundle: &Bundle, opts: &CreateOptions, file: &st
             || r.block_io().is_some()
             || r.hugepage_limits().is_some()
             || r.unified().is_some();
+        let device_rules = r.devices().as_ref().is_some_and(|d| !d.is_empty());
+        if device_rules && !limits {
+            // Every Docker config has these: say it in the log, not on every run's stderr.
+            explain::log_line(
+                "warning",
+                "linux.resources.devices rules are not enforced yet (no device cgroup); the container has only the devices puncker creates",
+            );
+        }
         if limits {
             explain::warn(
                 "linux.resources limits are not enforced yet: puncker does not manage cgroups yet",
@@ -220,7 +228,12 @@ fn build(
 
     let for_children = namespaces::enter_for_child(plan, linux)?;
     let flags = plan.clone_flags;
-    let t0 = std::time::Instant::now();
+    // Narrated before the call: the init starts its own steps at once.
+    explain::note(
+        "clone",
+        format_args!("({})", namespaces::describe(flags)),
+        "the container's init is born inside its new namespaces",
+    );
     let cloned = sys::clone_into_namespaces(flags.bits());
     let Some(pid) = (match cloned {
         Ok(v) => v,
@@ -249,15 +262,6 @@ fn build(
             seccomp: filter,
         });
     };
-    if explain::enabled() {
-        explain::record(
-            "clone",
-            format_args!("({}) = pid {pid}", namespaces::describe(flags)),
-            "the container's init is born inside its new namespaces",
-            t0.elapsed(),
-            None,
-        );
-    }
     drop(init_end);
     drop(state_dir);
     drop(console_for_init);
@@ -266,6 +270,11 @@ fn build(
 
     // Record the init before anything else: from now on delete --force can find it.
     c.record.init = ProcessId::of(pid);
+    explain::note(
+        "record",
+        format_args!("init = pid {pid} in {}/state.json", c.dir.display()),
+        "the init is on record (pid and start time) before the runtime does anything else",
+    );
     c.save()?;
 
     if flags.contains(CloneFlags::CLONE_NEWUSER) {
@@ -286,11 +295,6 @@ fn build(
         state: state.to_string(),
     })?;
     runtime_end.expect(Msg::Ready)?;
-    explain::note(
-        "sync",
-        format_args!("Ready <- init"),
-        "the init is set up and now blocks on exec.fifo until start",
-    );
 
     c.record.phase = Phase::Created;
     c.save()?;

@@ -183,11 +183,6 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
         target: String::new(),
         errno,
     })?;
-    explain::note(
-        "sync",
-        format_args!("Ready -> runtime"),
-        "the container is set up; create can return",
-    );
     a.channel.send(&Msg::Ready)?;
     Ok(program)
 }
@@ -317,7 +312,11 @@ fn wait_for_start(state_dir: &OwnedFd) -> OwnedFd {
         nix::sys::stat::Mode::empty(),
     );
     match r {
-        Ok(fd) => fd,
+        Ok(fd) => {
+            // Tell `start` we hold our end: only then may it remove the fifo.
+            let _ = nix::unistd::write(&fd, b"\0");
+            fd
+        }
         // The container was deleted before it started.
         Err(_) => sys::exit_now(1),
     }

@@ -47,24 +47,25 @@ fn start_locked(c: &Container) -> Result<()> {
         errno,
     })?;
     let fifo_path = c.fifo_path();
-    let fifo = explain::kernel(
+    // Narrated before the call: the init may run the moment it returns.
+    explain::note(
         "open",
         format_args!("{} (O_RDONLY)", fifo_path.display()),
         "opening the read end releases the init, blocked opening the write end",
-        || {
-            nix::fcntl::open(
-                &fifo_path,
-                nix::fcntl::OFlag::O_RDONLY
-                    | nix::fcntl::OFlag::O_NONBLOCK
-                    | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-        },
-    )?;
-    // The fifo's existence is what `created` means: from now on, running.
-    let _ = std::fs::remove_file(&fifo_path);
-    // The init keeps its end open until execve closes it; it writes only to
-    // report a failure. So: wait for the end-of-file, then read.
+    );
+    let fifo = nix::fcntl::open(
+        &fifo_path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| Error::Kernel {
+        call: "open".into(),
+        target: fifo_path.display().to_string(),
+        errno,
+    })?;
+    // The init answers its open with one NUL byte; after that it writes only
+    // to report a failure, and its end closes at execve. So: wait for the
+    // byte (or the init's death), then read to the end-of-file.
     let mut fds = [
         PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
         PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
@@ -93,12 +94,15 @@ fn start_locked(c: &Container) -> Result<()> {
             ));
         }
     }
-    // The writer is connected (or gone): read to its end, blocking.
+    // The init holds the fifo open now: it can go. Its absence is what
+    // `running` means (removed only now, or a slow init would find nothing).
+    let _ = std::fs::remove_file(&fifo_path);
     let flags = nix::fcntl::OFlag::O_RDONLY;
     let _ = nix::fcntl::fcntl(&fifo, nix::fcntl::FcntlArg::F_SETFL(flags));
     let mut report = String::new();
     let mut f = std::fs::File::from(fifo);
     let _ = f.read_to_string(&mut report);
+    let report = report.trim_start_matches('\0');
     if !report.trim().is_empty() {
         return Err(Error::container(
             &c.id,
@@ -151,6 +155,11 @@ pub fn kill_and_wait(p: &ProcessId) {
     if !p.is_alive() {
         return;
     }
+    explain::note(
+        "pidfd_send_signal",
+        format_args!("(pid {}, SIGKILL)", p.pid),
+        "stop the container for good; the kernel then kills everything in its pid namespace",
+    );
     let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     let _ = nix::poll::poll(&mut fds, PollTimeout::from(10_000u16));
@@ -247,6 +256,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             // Nothing recorded: clear leftovers of an interrupted create.
             store.sweep_abandoned(id);
             return Ok(());
+        }
+        Err(Error::Other(msg)) if force && msg.contains("corrupt state record") => {
+            explain::warn(&msg);
+            return store.remove_unreadable(id);
         }
         Err(e) => return Err(e),
     };

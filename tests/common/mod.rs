@@ -218,11 +218,8 @@ pub fn contains_word(hay: &str, word: &str) -> bool {
         let before = hay[..s]
             .chars()
             .next_back()
-            .map_or(true, |c| !c.is_alphanumeric());
-        let after = hay[e..]
-            .chars()
-            .next()
-            .map_or(true, |c| !c.is_alphanumeric());
+            .is_none_or(|c| !c.is_alphanumeric());
+        let after = hay[e..].chars().next().is_none_or(|c| !c.is_alphanumeric());
         if before && after {
             return true;
         }
@@ -1365,8 +1362,8 @@ pub fn pass_fds(cmd: &mut Command, files: Vec<fs::File>) {
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            for i in 0..files.len() {
-                if dup2(tmp[i], 3 + i as i32) < 0 {
+            for (i, t) in tmp.iter().enumerate().take(files.len()) {
+                if dup2(*t, 3 + i as i32) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
