@@ -109,6 +109,14 @@ fn linux32_personality_shows_a_32_bit_machine() {
     let out = c.run_fg();
     out.assert_ok();
     assert_eq!(out.stdout.trim(), "i686", "{}", out.describe());
+    // A process exec'd into the container gets the same personality.
+    let mut c = Container::new("pers32-exec");
+    c.spec
+        .linux_extra
+        .push(r#""personality":{"domain":"LINUX32"}"#.into());
+    c.create_and_start();
+    let out = c.rt(&["exec", &c.id, "uname", "-m"]);
+    assert_eq!(out.stdout.trim(), "i686", "{}", out.describe());
     let mut c = sh("pers64", "uname -m");
     c.spec
         .linux_extra

@@ -21,6 +21,7 @@ use crate::config;
 use crate::error::{Error, Result};
 use crate::explain;
 use crate::namespaces;
+use crate::personality;
 use crate::rlimits;
 use crate::scheduling;
 use crate::seccomp;
@@ -108,7 +109,8 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         drop(err_read);
         drop(console_here);
         let filter = filter.map(|f| f.for_process(host_pid(), &state));
-        let err = match exec_child(o, filter, &ns, console_for_child.as_ref()) {
+        let linux = c.record.config.linux().as_ref();
+        let err = match exec_child(o, linux, filter, &ns, console_for_child.as_ref()) {
             Err(e) => e,
             Ok(never) => match never {},
         };
@@ -154,6 +156,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
 /// The new process, up to its `execve`.
 fn exec_child(
     o: &ExecOptions,
+    linux: Option<&oci_spec::runtime::Linux>,
     filter: Option<seccomp::Filter>,
     ns: &[(nix::sched::CloneFlags, std::fs::File)],
     console: Option<&OwnedFd>,
@@ -168,6 +171,9 @@ fn exec_child(
         exec_terminal(console, &o.process)?;
     }
     rlimits::set_rlimits(o.process.rlimits().as_deref().unwrap_or(&[]))?;
+    if let Some(linux) = linux {
+        personality::apply(linux)?;
+    }
     let mut program = init::find_program(&o.process)?;
     program.seccomp = filter;
     init::become_program(&o.process, &program, o.preserve_fds)
