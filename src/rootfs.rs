@@ -262,8 +262,9 @@ fn verified_null_device(root: BorrowedFd) -> Result<OwnedFd> {
 /// Step 5b: bind each read-only path onto itself, then remount it read-only.
 pub fn make_paths_readonly(root: BorrowedFd, paths: &[String]) -> Result<()> {
     for p in paths {
-        let Ok(fd) = crate::sys::open_in_root(root, &c_path(p)?, libc::O_PATH | libc::O_NOFOLLOW)
-        else {
+        // A symlink is followed, but inside the root only (RESOLVE_IN_ROOT):
+        // what becomes read-only is what the container reaches at that path.
+        let Ok(fd) = crate::sys::open_in_root(root, &c_path(p)?, libc::O_PATH) else {
             continue;
         };
         let target = mounts::fd_path(&fd);

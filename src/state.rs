@@ -408,6 +408,16 @@ impl Container {
         s
     }
 
+    /// The state poststart hooks get: running, with the init's pid even if a
+    /// short-lived program has already exited.
+    pub fn oci_state_of_started(&self) -> serde_json::Value {
+        let mut s = self.oci_state(Status::Running);
+        if let Some(init) = self.record.init {
+            s["pid"] = init.pid.into();
+        }
+        s
+    }
+
     /// Remove the container's directory: the last step of a delete.
     pub fn remove(self) -> Result<()> {
         std::fs::remove_dir_all(&self.dir)

@@ -118,7 +118,7 @@ fn start_locked(c: &Container) -> Result<()> {
         if let Err(e) = hooks::run_stage(
             "poststart",
             h.poststart().as_ref(),
-            &c.oci_state(Status::Running),
+            &c.oci_state_of_started(),
         ) {
             // Spec 1.3: a failing poststart hook fails start and stops the container.
             kill_and_wait(&init);
