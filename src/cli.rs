@@ -51,6 +51,9 @@ pub struct Cli {
     /// Accepted for runc compatibility: true, false or auto
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub rootless: Option<String>,
+    /// Accepted for runc compatibility: the CRIU binary for checkpoint/restore
+    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    pub criu: Option<String>,
     /// Print the version, the commit and the spec version
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -135,6 +138,9 @@ pub struct ExecArgs {
     /// Allow exec into a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Run in this sub-cgroup of the container (not supported yet)
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
     /// The container id
     pub id: String,
     /// The command and its arguments (unless --process)
@@ -164,6 +170,12 @@ pub enum Command {
         /// Return once the program runs, leaving the container behind
         #[arg(short, long)]
         detach: bool,
+        /// Keep the container after it exits (not supported yet)
+        #[arg(long)]
+        keep: bool,
+        /// Accepted for runc compatibility: puncker never becomes a subreaper
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
     },
     /// Print the container's state as the OCI spec's JSON
     State {
@@ -361,8 +373,16 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             lifecycle::create::create(&store, &create_options(&a)?)?;
         }
         Command::Start { id } => lifecycle::start(&store, &id)?,
-        Command::Run { create, detach } => {
-            return lifecycle::run(&store, &create_options(&create)?, detach)
+        Command::Run {
+            create,
+            detach,
+            keep,
+            no_subreaper: _,
+        } => {
+            if keep {
+                return Err(Error::Unsupported("run --keep".into()));
+            }
+            return lifecycle::run(&store, &create_options(&create)?, detach);
         }
         Command::State { id } => println!("{}", lifecycle::state(&store, &id)?),
         Command::Kill { all, id, signal } => {
@@ -394,6 +414,9 @@ fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
     use crate::lifecycle::exec::{self as ex, ExecOptions, Overrides};
     if a.pidfd_socket.is_some() {
         return Err(Error::Unsupported("--pidfd-socket".into()));
+    }
+    if a.cgroup.is_some() {
+        return Err(Error::Unsupported("exec --cgroup".into()));
     }
     if a.apparmor.is_some() || a.process_label.is_some() {
         return Err(Error::Unsupported(
