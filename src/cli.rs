@@ -148,6 +148,8 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+// One value per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum Command {
     /// Write a default config.json into the bundle directory (--rootless: for a non-root user)
