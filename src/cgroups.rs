@@ -73,23 +73,13 @@ pub fn mount_cgroup_tree(root: BorrowedFd, dest: &Path, opts: &Options) -> Resul
         .iter()
         .any(|h| h.name.is_empty() && h.fstype == "cgroup2")
     {
-        return bind_own_v2_cgroup("/sys/fs/cgroup", root, dest, opts.flags);
+        return bind_own_cgroup("/sys/fs/cgroup", "", root, dest, opts.flags);
     }
-    // v1 or hybrid: a tmpfs holding one mount per hierarchy.
+    // v1 or hybrid: a tmpfs holding one bind mount per hierarchy.
     mount_fs(&mounts::fd_path(&target), dest, "tmpfs", "mode=755", flags)?;
     for h in &hier {
-        let sub = dest.join(&h.name);
-        let fd = mounts::make_inside(root, &sub, false)?;
-        if h.fstype == "cgroup2" {
-            bind_own_v2_cgroup(
-                &format!("/sys/fs/cgroup/{}", h.name),
-                root,
-                &sub,
-                opts.flags,
-            )?;
-        } else {
-            mount_fs(&mounts::fd_path(&fd), &sub, h.fstype, &h.data, opts.flags)?;
-        }
+        let host = format!("/sys/fs/cgroup/{}", h.name);
+        bind_own_cgroup(&host, &h.data, root, &dest.join(&h.name), opts.flags)?;
     }
     if opts.flags.contains(MsFlags::MS_RDONLY) {
         let top = mounts::open_inside(root, dest)?;
@@ -111,13 +101,16 @@ pub fn mount_cgroup_tree(root: BorrowedFd, dest: &Path, opts: &Options) -> Resul
     Ok(())
 }
 
-/// The cgroup v2 tree, seen from the container's own cgroup: a bind mount
-/// of the host's subtree. A fresh cgroup2 mount would show the same thing
-/// in a cgroup namespace, but measured here it can stall for 15 ms while
-/// the kernel retires the previous container's superblock; a bind mount
-/// costs microseconds.
-fn bind_own_v2_cgroup(
+/// One cgroup tree, seen from the container's own cgroup: a bind mount of
+/// the host's subtree for that hierarchy (`controllers` as in
+/// /proc/self/cgroup: "cpu", "name=systemd", or "" for v2). A fresh mount
+/// would show the same in a cgroup namespace, but a fresh cgroup2 mount
+/// stalled for 15 ms in every other create here while the kernel retired
+/// the previous superblock, and a user namespace may not mount cgroup v1
+/// at all; a bind mount costs microseconds and works in both.
+fn bind_own_cgroup(
     host_mount: &str,
+    controllers: &str,
     root: BorrowedFd,
     dest: &Path,
     flags: MsFlags,
@@ -125,7 +118,11 @@ fn bind_own_v2_cgroup(
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let path = own
         .lines()
-        .find_map(|l| l.strip_prefix("0::"))
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, c, p) = (f.next()?, f.next()?, f.next()?);
+            (c == controllers).then_some(p)
+        })
         .unwrap_or("/")
         .trim_end();
     let source = format!("{host_mount}{}", if path == "/" { "" } else { path });

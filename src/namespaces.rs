@@ -30,6 +30,16 @@ pub struct Plan {
     pub new_time: bool,
     /// Existing namespaces to join: (kind, path).
     pub join: Vec<(CloneFlags, PathBuf)>,
+    /// An existing user namespace to join: it must own the new ones, so a
+    /// helper process joins it first and clones the init from inside.
+    pub join_user: Option<PathBuf>,
+}
+
+impl Plan {
+    /// The init lives in a user namespace other than the runtime's.
+    pub fn in_user_namespace(&self) -> bool {
+        self.clone_flags.contains(CloneFlags::CLONE_NEWUSER) || self.join_user.is_some()
+    }
 }
 
 fn flag_of(t: LinuxNamespaceType) -> CloneFlags {
@@ -82,6 +92,7 @@ pub fn plan(linux: &Linux, config: &str) -> Result<Plan> {
         clone_flags: CloneFlags::empty(),
         new_time: false,
         join: Vec::new(),
+        join_user: None,
     };
     let mut seen = CloneFlags::empty();
     for ns in linux.namespaces().iter().flatten() {
@@ -94,14 +105,10 @@ pub fn plan(linux: &Linux, config: &str) -> Result<Plan> {
         }
         seen |= flag;
         match ns.path() {
-            Some(path) => {
-                if ns.typ() == LinuxNamespaceType::User {
-                    return Err(Error::Unsupported(
-                        "linux.namespaces: joining an existing user namespace by path".into(),
-                    ));
-                }
-                plan.join.push((flag, path.clone()));
+            Some(path) if ns.typ() == LinuxNamespaceType::User => {
+                plan.join_user = Some(path.clone());
             }
+            Some(path) => plan.join.push((flag, path.clone())),
             None if ns.typ() == LinuxNamespaceType::Time => plan.new_time = true,
             None => plan.clone_flags |= flag,
         }
@@ -120,6 +127,97 @@ pub fn plan(linux: &Linux, config: &str) -> Result<Plan> {
         ));
     }
     Ok(plan)
+}
+
+/// Clone the container's init into its namespaces: `Some(pid)` in the
+/// runtime, `None` in the init.
+pub fn clone_init(plan: &Plan, linux: &Linux) -> Result<Option<nix::unistd::Pid>> {
+    if let Some(user) = &plan.join_user {
+        return clone_through_user_namespace(plan, linux, user);
+    }
+    let for_children = enter_for_child(plan, linux)?;
+    let pid = clone_with(plan.clone_flags)?;
+    if pid.is_some() {
+        for_children.restore()?;
+    }
+    Ok(pid)
+}
+
+fn clone_with(flags: CloneFlags) -> Result<Option<nix::unistd::Pid>> {
+    // Narrated before the call: the init starts its own steps at once.
+    explain::note(
+        "clone",
+        format_args!("({})", describe(flags)),
+        "the container's init is born inside its new namespaces",
+    );
+    crate::sys::clone_into_namespaces(flags.bits()).map_err(|errno| Error::Kernel {
+        call: "clone".into(),
+        target: describe(flags),
+        errno,
+    })
+}
+
+/// Joining a user namespace is one-way (no way back to the host's), and it
+/// must happen before the other namespaces are made so that it owns them.
+/// So a short-lived helper joins it and clones the init with CLONE_PARENT:
+/// the init is still the runtime's child. The helper reports the init's
+/// pid (4 bytes) or its error (text) through a pipe, and exits.
+fn clone_through_user_namespace(
+    plan: &Plan,
+    linux: &Linux,
+    user: &std::path::Path,
+) -> Result<Option<nix::unistd::Pid>> {
+    use std::io::{Read, Write};
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| Error::Kernel {
+            call: "pipe2".into(),
+            target: "helper pipe".into(),
+            errno,
+        })?;
+    explain::note(
+        "clone",
+        format_args!("(helper, no new namespaces)"),
+        "a helper joins the existing user namespace, so the runtime itself stays outside it",
+    );
+    let helper = crate::sys::clone_into_namespaces(0).map_err(|errno| Error::Kernel {
+        call: "clone".into(),
+        target: "helper".into(),
+        errno,
+    })?;
+    let Some(helper) = helper else {
+        drop(rd);
+        let made = (|| {
+            enter_for_child(plan, linux)?; // pid and time first, as host root
+            setns_path(CloneFlags::CLONE_NEWUSER, user)?;
+            clone_with(plan.clone_flags | CloneFlags::CLONE_PARENT)
+        })();
+        let mut out = std::fs::File::from(wr);
+        match made {
+            Ok(None) => {
+                drop(out);
+                return Ok(None); // the init
+            }
+            Ok(Some(pid)) => {
+                let _ = out.write_all(&pid.as_raw().to_ne_bytes());
+                crate::sys::exit_now(0);
+            }
+            Err(e) => {
+                let _ = out.write_all(format!("{e}").as_bytes());
+                crate::sys::exit_now(1);
+            }
+        }
+    };
+    drop(wr);
+    let mut report = Vec::new();
+    let _ = std::fs::File::from(rd).read_to_end(&mut report);
+    let _ = nix::sys::wait::waitpid(helper, None);
+    match <[u8; 4]>::try_from(report.as_slice()) {
+        Ok(bytes) => Ok(Some(nix::unistd::Pid::from_raw(i32::from_ne_bytes(bytes)))),
+        Err(_) if report.is_empty() => Err(Error::Other(
+            "the helper joining the user namespace died".into(),
+        )),
+        Err(_) => Err(Error::Other(String::from_utf8_lossy(&report).into_owned())),
+    }
 }
 
 /// The runtime's own pid and time namespaces "for children", saved so they

@@ -51,6 +51,22 @@ pub fn write_id_maps(pid: Pid, linux: &oci_spec::runtime::Linux) -> Result<()> {
     Ok(())
 }
 
+/// The host uid and gid that root of `pid`'s user namespace stands for,
+/// from its `uid_map` and `gid_map`.
+pub fn root_host_ids(pid: Pid) -> (Option<u32>, Option<u32>) {
+    let root_of = |file: &str| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+        text.lines().find_map(|l| {
+            let f: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (f.len() == 3 && f[0] == 0).then(|| f[1])
+        })
+    };
+    (root_of("uid_map"), root_of("gid_map"))
+}
+
 /// In the init, once the maps exist: become root of the new namespace.
 pub fn become_namespace_root() -> Result<()> {
     let root = (Uid::from_raw(0), Gid::from_raw(0));

@@ -274,3 +274,44 @@ fn cgroup_namespace_root() {
     }
     assert!(!o.stdout.is_empty());
 }
+
+#[test]
+fn join_user_namespace_by_path() {
+    let mut a = Container::with_args("ns_juser_a", &["sleep", "1000"]);
+    a.spec.namespaces.push(ns_json("user", None));
+    a.spec
+        .linux_extra
+        .push("\"uidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into());
+    a.spec
+        .linux_extra
+        .push("\"gidMappings\":[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]".into());
+    let apid = a.create_and_start().to_string();
+
+    let mut b = Container::with_args(
+        "ns_juser_b",
+        &["sh", "-c", "cat /proc/self/uid_map; id -u; exec sleep 1000"],
+    );
+    b.spec
+        .namespaces
+        .push(ns_json("user", Some(&format!("/proc/{apid}/ns/user"))));
+    let bpid = b.create_and_start().to_string();
+
+    assert_eq!(
+        ns_link(&bpid, "user"),
+        ns_link(&apid, "user"),
+        "user namespace not joined"
+    );
+    // B's other namespaces are its own, and belong to the joined user namespace.
+    assert_ne!(ns_link(&bpid, "mnt"), ns_link(&apid, "mnt"));
+    assert_ne!(ns_link(&bpid, "pid"), ns_link(&apid, "pid"));
+    let out = b.wait_stdout("\n0\n", SHORT);
+    let first: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(first, vec!["0", "100000", "65536"], "uid_map: {out}");
+    b.delete(true).assert_ok();
+    assert_eq!(a.status(), "running", "A must survive B");
+}

@@ -28,7 +28,6 @@ use crate::scheduling;
 use crate::seccomp;
 use crate::state::{self, Container, Phase, ProcessId, Record, Status, Store};
 use crate::sync::{self, Msg};
-use crate::sys;
 use crate::sysctl;
 use crate::userns;
 use nix::sched::CloneFlags;
@@ -242,25 +241,8 @@ fn build(
         f.connect_listener()?;
     }
 
-    let for_children = namespaces::enter_for_child(plan, linux)?;
-    let flags = plan.clone_flags;
-    // Narrated before the call: the init starts its own steps at once.
-    explain::note(
-        "clone",
-        format_args!("({})", namespaces::describe(flags)),
-        "the container's init is born inside its new namespaces",
-    );
-    let cloned = sys::clone_into_namespaces(flags.bits());
-    let Some(pid) = (match cloned {
-        Ok(v) => v,
-        Err(errno) => {
-            return Err(Error::Kernel {
-                call: "clone".into(),
-                target: namespaces::describe(flags),
-                errno,
-            });
-        }
-    }) else {
+    let cloned = namespaces::clone_init(plan, linux)?;
+    let Some(pid) = cloned else {
         // The child: it must not hold the container's lock (the lock is
         // the runtime's), nor the runtime's end of the socket.
         drop(runtime_end);
@@ -282,7 +264,6 @@ fn build(
     drop(state_dir);
     drop(console_for_init);
     drop(filter);
-    for_children.restore()?;
 
     // Record the init before anything else: from now on delete --force can find it.
     c.record.init = ProcessId::of(pid);
@@ -293,9 +274,14 @@ fn build(
     );
     c.save()?;
 
-    if flags.contains(CloneFlags::CLONE_NEWUSER) {
+    if plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
         userns::write_id_maps(pid, linux)?;
         runtime_end.send(&Msg::IdMapsWritten)?;
+    }
+    if plan.join_user.is_some() {
+        // The joined namespace's own maps say whose the fifo must be.
+        let (uid, gid) = userns::root_host_ids(pid);
+        give_fifo_to(&c.fifo_path(), uid, gid)?;
     }
     // Next in the sequence: cgroups (create the container's cgroup on every
     // hierarchy, record its paths, move the init in, apply linux.resources).
@@ -372,15 +358,22 @@ fn make_exec_fifo(c: &Container, linux: &oci_spec::runtime::Linux) -> Result<()>
             .find(|m| m.container_id() == 0)
             .map(|m| m.host_id())
     };
-    let (uid, gid) = (host_id(linux.uid_mappings()), host_id(linux.gid_mappings()));
+    give_fifo_to(
+        &path,
+        host_id(linux.uid_mappings()),
+        host_id(linux.gid_mappings()),
+    )
+}
+
+fn give_fifo_to(path: &std::path::Path, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
     if uid.is_some() || gid.is_some() {
         explain::kernel(
             "chown",
             format_args!("{} ({uid:?}:{gid:?})", path.display()),
-            "the namespace's root must be able to open the fifo",
+            "the user namespace's root must be able to open the fifo",
             || {
                 nix::unistd::chown(
-                    &path,
+                    path,
                     uid.map(nix::unistd::Uid::from_raw),
                     gid.map(nix::unistd::Gid::from_raw),
                 )

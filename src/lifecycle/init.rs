@@ -106,6 +106,8 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     if a.plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
         a.channel.expect(Msg::IdMapsWritten)?;
         userns::become_namespace_root()?;
+    } else if a.plan.join_user.is_some() {
+        userns::become_namespace_root()?;
     }
     namespaces::join_existing(a.plan)?;
     if !a.no_new_keyring {
@@ -120,7 +122,7 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
         fresh_dev |= m.destination() == Path::new("/dev");
         mounts::mount_entry(root.as_fd(), &a.bundle.dir, m)?;
     }
-    let in_userns = a.plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER);
+    let in_userns = a.plan.in_user_namespace();
     devices::create_devices(
         root.as_fd(),
         fresh_dev,
