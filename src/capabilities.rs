@@ -175,20 +175,14 @@ pub fn keep_across_user_switch() -> Result<()> {
 
 /// Set effective, permitted and inheritable, then raise the ambient set.
 pub fn apply_sets(r: &Resolved) -> Result<()> {
-    let s = r.sets;
-    explain::kernel(
-        "capset",
-        format_args!(
-            "(effective {:#x}, permitted {:#x}, inheritable {:#x})",
-            s.effective, s.permitted, s.inheritable
-        ),
+    capset(
+        r,
         "the capabilities process.capabilities grants, and no others",
-        || sys::capset(s),
     )?;
     // The kernel raises an ambient capability only if it is both permitted
     // and inheritable; runc's default spec lists ambient ones without
     // inheritable, and runtimes leave those out rather than fail.
-    let raisable = r.ambient & s.permitted & s.inheritable;
+    let raisable = r.ambient & r.sets.permitted & r.sets.inheritable;
     if raisable != r.ambient {
         explain::note(
             "capabilities",
@@ -221,6 +215,14 @@ pub fn apply_sets(r: &Resolved) -> Result<()> {
 /// Give up the CAP_SYS_ADMIN held to load the seccomp filter: the final
 /// sets, exactly as process.capabilities gives them.
 pub fn release_sys_admin(r: &Resolved) -> Result<()> {
+    capset(
+        r,
+        "CAP_SYS_ADMIN was held only to load the seccomp filter; now it goes",
+    )
+}
+
+/// `capset(2)` with the three resolved sets.
+fn capset(r: &Resolved, why: &str) -> Result<()> {
     let s = r.sets;
     explain::kernel(
         "capset",
@@ -228,7 +230,7 @@ pub fn release_sys_admin(r: &Resolved) -> Result<()> {
             "(effective {:#x}, permitted {:#x}, inheritable {:#x})",
             s.effective, s.permitted, s.inheritable
         ),
-        "CAP_SYS_ADMIN was held only to load the seccomp filter; now it goes",
+        why,
         || sys::capset(s),
     )
 }

@@ -384,7 +384,7 @@ fn give_fifo_to(path: &std::path::Path, uid: Option<u32>, gid: Option<u32>) -> R
 }
 
 /// Written atomically, as containerd reads it as soon as create returns.
-fn write_pid_file(path: &std::path::Path, pid: Pid) -> Result<()> {
+pub(super) fn write_pid_file(path: &std::path::Path, pid: Pid) -> Result<()> {
     let tmp = path.with_extension("puncker-tmp");
     std::fs::write(&tmp, pid.to_string())
         .and_then(|()| std::fs::rename(&tmp, path))

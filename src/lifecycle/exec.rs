@@ -142,10 +142,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         None => None,
     };
     if let Some(f) = &o.pid_file {
-        let tmp = f.with_extension("puncker-tmp");
-        std::fs::write(&tmp, pid.to_string())
-            .and_then(|()| std::fs::rename(&tmp, f))
-            .map_err(|e| Error::Other(format!("--pid-file {}: {e}", f.display())))?;
+        super::create::write_pid_file(f, pid)?;
     }
     if o.detach {
         return Ok(0);
