@@ -61,29 +61,36 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// What create, run and exec hand over to the caller or the process.
 #[derive(Args, Clone)]
-pub struct CreateArgs {
-    /// The bundle directory: config.json and the rootfs it names
-    #[arg(short, long, default_value = ".", value_name = "DIR")]
-    pub bundle: PathBuf,
-    /// Write the container init's pid (as seen on the host) to this file
+pub struct HandoverArgs {
+    /// Write the new process's pid (as seen on the host) to this file
     #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
     /// Unix socket that receives the terminal's master fd (process.terminal)
     #[arg(long = "console-socket", value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
-    /// Unix socket that receives a pidfd of the container's init
+    /// Unix socket that receives a pidfd of the new process
     #[arg(long = "pidfd-socket", value_name = "PATH")]
     pub pidfd_socket: Option<PathBuf>,
+    /// Pass this many extra fds (from fd 3 on) to the process
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+}
+
+#[derive(Args, Clone)]
+pub struct CreateArgs {
+    /// The bundle directory: config.json and the rootfs it names
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub handover: HandoverArgs,
     /// Use MS_MOVE + chroot instead of pivot_root (for a ramfs host root)
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
     /// Keep the caller's session keyring instead of a fresh one
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Pass this many extra fds (from fd 3 on) into the container
-    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
-    pub preserve_fds: u32,
     /// The container id (letters, digits, _-.+:@)
     pub id: String,
 }
@@ -123,18 +130,8 @@ pub struct ExecArgs {
     /// Return once the process runs
     #[arg(short, long)]
     pub detach: bool,
-    /// Write the process's host pid to this file
-    #[arg(long = "pid-file", value_name = "FILE")]
-    pub pid_file: Option<PathBuf>,
-    /// Unix socket that receives the terminal's master fd
-    #[arg(long = "console-socket", value_name = "PATH")]
-    pub console_socket: Option<PathBuf>,
-    /// Unix socket that receives a pidfd of the process (not supported yet)
-    #[arg(long = "pidfd-socket", value_name = "PATH")]
-    pub pidfd_socket: Option<PathBuf>,
-    /// Pass this many extra fds (from fd 3 on) to the process
-    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
-    pub preserve_fds: u32,
+    #[command(flatten)]
+    pub handover: HandoverArgs,
     /// Allow exec into a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
@@ -328,17 +325,15 @@ fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
 }
 
 fn create_options(a: &CreateArgs) -> Result<CreateOptions> {
-    if a.pidfd_socket.is_some() {
-        return Err(Error::Unsupported("--pidfd-socket".into()));
-    }
     Ok(CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
-        pid_file: a.pid_file.clone(),
-        console_socket: a.console_socket.clone(),
+        pid_file: a.handover.pid_file.clone(),
+        console_socket: a.handover.console_socket.clone(),
+        pidfd_socket: a.handover.pidfd_socket.clone(),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
-        preserve_fds: a.preserve_fds,
+        preserve_fds: a.handover.preserve_fds,
         relay_terminal: false,
     })
 }
@@ -414,9 +409,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 
 fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
     use crate::lifecycle::exec::{self as ex, ExecOptions, Overrides};
-    if a.pidfd_socket.is_some() {
-        return Err(Error::Unsupported("--pidfd-socket".into()));
-    }
     if a.cgroup.is_some() {
         return Err(Error::Unsupported("exec --cgroup".into()));
     }
@@ -455,9 +447,10 @@ fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
             id: a.id,
             process,
             detach: a.detach,
-            pid_file: a.pid_file,
-            console_socket: a.console_socket,
-            preserve_fds: a.preserve_fds,
+            pid_file: a.handover.pid_file,
+            console_socket: a.handover.console_socket,
+            pidfd_socket: a.handover.pidfd_socket,
+            preserve_fds: a.handover.preserve_fds,
             ignore_paused: a.ignore_paused,
         },
     )

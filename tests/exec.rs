@@ -462,3 +462,56 @@ fn exec_tty_in_a_terminal_container_gets_a_pty_of_its_own() {
     );
     pty.type_in("exit\n");
 }
+
+/// The pid a pidfd names, from /proc/self/fdinfo.
+fn pid_of_pidfd(fd: i32) -> Option<i32> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+#[test]
+fn pidfd_socket_gets_the_init_and_the_exec_process() {
+    use std::os::fd::AsRawFd;
+    let c = Container::with_args("ex_pidfd", &["sleep", "1000"]);
+    let sock = ConsoleSocket::new(&c, "pidfd.sock");
+    c.create_with(&["--pidfd-socket", &sock.path_str()])
+        .assert_ok();
+    let (fd, payload) = sock.recv_master(SHORT).expect("a pidfd on the socket");
+    assert_eq!(payload, "pidfd");
+    assert_eq!(
+        pid_of_pidfd(fd.file.as_raw_fd()),
+        Some(c.pid()),
+        "pidfd names the init"
+    );
+    c.start().assert_ok();
+
+    let sock2 = ConsoleSocket::new(&c, "pidfd2.sock");
+    let pidfile = c.dir.join("exec.pid");
+    c.rt(&[
+        "exec",
+        "-d",
+        "--pidfd-socket",
+        &sock2.path_str(),
+        "--pid-file",
+        &pidfile.to_string_lossy(),
+        &c.id,
+        "sleep",
+        "100",
+    ])
+    .assert_ok();
+    let (fd2, _) = sock2
+        .recv_master(SHORT)
+        .expect("a pidfd for the exec'd process");
+    let want: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        pid_of_pidfd(fd2.file.as_raw_fd()),
+        Some(want),
+        "pidfd names the exec'd process"
+    );
+}

@@ -41,6 +41,7 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    pub pidfd_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -306,6 +307,9 @@ fn build(
     };
     if let Some(f) = &opts.pid_file {
         write_pid_file(f, pid)?;
+    }
+    if let Some(sock) = &opts.pidfd_socket {
+        super::send_pidfd(sock, pid)?;
     }
     Ok((pid, master))
 }

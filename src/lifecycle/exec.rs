@@ -37,6 +37,7 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    pub pidfd_socket: Option<PathBuf>,
     pub preserve_fds: u32,
     /// Accepted for runc compatibility: without cgroups there is no pause yet.
     #[allow(dead_code)]
@@ -143,6 +144,9 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     };
     if let Some(f) = &o.pid_file {
         super::create::write_pid_file(f, pid)?;
+    }
+    if let Some(sock) = &o.pidfd_socket {
+        super::send_pidfd(sock, pid)?;
     }
     if o.detach {
         return Ok(0);

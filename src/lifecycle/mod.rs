@@ -147,6 +147,36 @@ fn signal_exactly(p: &ProcessId, sig: Signal) -> Result<bool> {
     Ok(true)
 }
 
+/// `--pidfd-socket`: hand the manager a pidfd of the new process over its
+/// unix socket (SCM_RIGHTS), as with the console socket.
+pub fn send_pidfd(socket: &std::path::Path, pid: nix::unistd::Pid) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let pidfd = sys::pidfd_open(pid).map_err(|errno| Error::Kernel {
+        call: "pidfd_open".into(),
+        target: format!("pid {pid}"),
+        errno,
+    })?;
+    let stream = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|e| Error::Other(format!("--pidfd-socket {}: {e}", socket.display())))?;
+    let fds = [pidfd.as_raw_fd()];
+    explain::kernel(
+        "sendmsg",
+        format_args!("({}, SCM_RIGHTS pidfd of {pid})", socket.display()),
+        "a pidfd lets the manager wait for and signal exactly this process",
+        || {
+            sendmsg::<()>(
+                stream.as_raw_fd(),
+                &[std::io::IoSlice::new(b"pidfd")],
+                &[ControlMessage::ScmRights(&fds)],
+                MsgFlags::empty(),
+                None,
+            )
+            .map(drop)
+        },
+    )
+}
+
 /// SIGKILL a process and wait until it is gone (it need not be our child).
 pub fn kill_and_wait(p: &ProcessId) {
     let Ok(pidfd) = sys::pidfd_open(p.pid()) else {
