@@ -27,13 +27,47 @@ pub fn run_stage(
     hooks: Option<&Vec<Hook>>,
     state: &serde_json::Value,
 ) -> Result<()> {
+    run_stage_recorded(stage, hooks, state, &mut |_| Ok(()))
+}
+
+/// Like [`run_stage`], calling `on_spawn` with each hook's pid (also its
+/// process group) before waiting for it, so the caller can record it:
+/// if the runtime is killed, `delete --force` can then kill the hook's
+/// whole group, children included.
+pub fn run_stage_recorded(
+    stage: &'static str,
+    hooks: Option<&Vec<Hook>>,
+    state: &serde_json::Value,
+    on_spawn: &mut dyn FnMut(nix::unistd::Pid) -> Result<()>,
+) -> Result<()> {
     for hook in hooks.into_iter().flatten() {
-        run_one(stage, hook, state).map_err(|msg| Error::Hook { stage, msg })?;
+        run_one(stage, hook, state, on_spawn).map_err(|e| match e {
+            HookError::Hook(msg) => Error::Hook { stage, msg },
+            HookError::Runtime(e) => e,
+        })?;
     }
     Ok(())
 }
 
-fn run_one(stage: &str, hook: &Hook, state: &serde_json::Value) -> std::result::Result<(), String> {
+enum HookError {
+    /// The hook failed.
+    Hook(String),
+    /// Recording it failed.
+    Runtime(Error),
+}
+
+impl From<String> for HookError {
+    fn from(s: String) -> Self {
+        HookError::Hook(s)
+    }
+}
+
+fn run_one(
+    stage: &str,
+    hook: &Hook,
+    state: &serde_json::Value,
+    on_spawn: &mut dyn FnMut(nix::unistd::Pid) -> Result<()>,
+) -> std::result::Result<(), HookError> {
     let path = hook.path();
     let t0 = std::time::Instant::now();
     let mut cmd = Command::new(path);
@@ -49,10 +83,18 @@ fn run_one(stage: &str, hook: &Hook, state: &serde_json::Value) -> std::result::
         }
     }
     cmd.stdin(Stdio::piped());
+    // A group of its own: whatever the hook starts can be killed with it.
+    cmd.process_group(0);
     crate::sys::die_with_parent(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("{}: cannot run: {e}", path.display()))?;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    if let Err(e) = on_spawn(pid) {
+        let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        return Err(HookError::Runtime(e));
+    }
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin: a broken pipe is fine.
         let _ = stdin.write_all(state.to_string().as_bytes());
@@ -60,10 +102,10 @@ fn run_one(stage: &str, hook: &Hook, state: &serde_json::Value) -> std::result::
     let status = match hook.timeout() {
         Some(secs) if secs > 0 => wait_with_timeout(&mut child, secs)?,
         Some(secs) => {
-            return Err(format!(
+            return Err(HookError::Hook(format!(
                 "{}: timeout must be positive, got {secs}",
                 path.display()
-            ))
+            )))
         }
         None => child.wait().map_err(|e| e.to_string())?,
     };
@@ -79,13 +121,13 @@ fn run_one(stage: &str, hook: &Hook, state: &serde_json::Value) -> std::result::
     if status.success() {
         Ok(())
     } else if let Some(sig) = status.signal() {
-        Err(format!("{} killed by signal {sig}", path.display()))
+        Err(format!("{} killed by signal {sig}", path.display()).into())
     } else {
-        Err(format!(
+        Err(HookError::Hook(format!(
             "{} exited with status {}",
             path.display(),
             status.code().unwrap_or(-1)
-        ))
+        )))
     }
 }
 

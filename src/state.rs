@@ -93,6 +93,10 @@ pub struct Record {
     pub creator: ProcessId,
     /// The container's init, recorded the moment it exists.
     pub init: Option<ProcessId>,
+    /// A runtime-side hook running right now: its pid, which is also its
+    /// process group, so `delete --force` can kill what it started.
+    #[serde(default)]
+    pub hook: Option<ProcessId>,
     /// The config, kept for hooks at start and delete, and for exec.
     pub config: oci_spec::runtime::Spec,
 }
@@ -240,8 +244,9 @@ impl Store {
         })
     }
 
-    /// Remove a container directory whose record cannot be read (torn by a
-    /// power loss, or written by another program): `delete --force` only.
+    /// Remove a container directory whose record is missing or cannot be
+    /// read (torn by a power loss, or cut short by an older puncker killed
+    /// mid-delete): `delete --force` only.
     pub fn remove_unreadable(&self, id: &str) -> Result<()> {
         check_id(id)?;
         let dir = self.dir_of(id);
@@ -419,8 +424,17 @@ impl Container {
     }
 
     /// Remove the container's directory: the last step of a delete.
+    ///
+    /// The directory is first renamed to `.<id>.<pid>`: the id is gone in
+    /// one atomic step, and if this command is killed halfway through the
+    /// removal, what is left is a temporary directory that the next
+    /// `delete --force` sweeps, never an id without a record.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.dir)
+        let parent = self.dir.parent().unwrap_or(Path::new("/"));
+        let doomed = parent.join(format!(".{}.{}", self.id, std::process::id()));
+        let _ = std::fs::remove_dir_all(&doomed);
+        std::fs::rename(&self.dir, &doomed)
+            .and_then(|()| std::fs::remove_dir_all(&doomed))
             .map_err(|e| Error::Other(format!("removing {}: {e}", self.dir.display())))
     }
 }

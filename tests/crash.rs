@@ -614,15 +614,25 @@ fn kill_create_in_hook(name: &str, path: &str, args: &[&str], delay: Duration) -
     std::thread::sleep(delay);
     let _ = child.kill();
     let _ = child.wait();
-    // The hook dies with the runtime, before anyone deletes anything.
+    // The hook itself dies with the runtime, before anyone deletes anything.
+    // What a hook script started in turn is not the runtime's child: it is
+    // found and killed by `delete --force`, through the hook's process group
+    // on record (checked by `traces` below).
+    let hook_comm = args[0];
     let mut left = vec![];
     let gone = wait_until(Duration::from_millis(1500), || {
-        left = processes_matching(&[&mark], &[]);
+        left = processes_matching(&[&mark], &[])
+            .into_iter()
+            .filter(|(pid, _)| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == hook_comm)
+            })
+            .collect();
         left.is_empty()
     });
     if !gone {
         problems.push(format!(
-            "hook processes outlived the killed create: {} (hook processes while create ran: {hooks_before})",
+            "the hook outlived the killed create: {} (hook processes while create ran: {hooks_before})",
             describe_procs(&left)
         ));
     }

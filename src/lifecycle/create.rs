@@ -138,6 +138,7 @@ fn first_record(id: &str, bundle: &Bundle) -> Result<Record> {
         phase: Phase::Creating,
         creator: me,
         init: None,
+        hook: None,
         config: bundle.spec.clone(),
     })
 }
@@ -291,8 +292,18 @@ fn build(
     let state = c.oci_state(Status::Creating);
     if let Some(h) = spec.hooks() {
         #[allow(deprecated)]
-        hooks::run_stage("prestart", h.prestart().as_ref(), &state)?;
-        hooks::run_stage("createRuntime", h.create_runtime().as_ref(), &state)?;
+        let mut record_hook = |pid| {
+            c.record.hook = ProcessId::of(pid);
+            c.save()
+        };
+        hooks::run_stage_recorded("prestart", h.prestart().as_ref(), &state, &mut record_hook)?;
+        hooks::run_stage_recorded(
+            "createRuntime",
+            h.create_runtime().as_ref(),
+            &state,
+            &mut record_hook,
+        )?;
+        c.record.hook = None;
     }
     runtime_end.send(&Msg::HooksDone {
         state: state.to_string(),
@@ -401,6 +412,9 @@ pub(super) fn write_pid_file(path: &std::path::Path, pid: Pid) -> Result<()> {
 pub fn destroy(c: Container, poststop: bool) {
     if let Some(init) = c.record.init {
         super::kill_and_wait(&init);
+    }
+    if let Some(hook) = c.record.hook {
+        super::kill_process_group(&hook);
     }
     let state = c.oci_state(Status::Stopped);
     let hooks = c.record.config.hooks().clone();

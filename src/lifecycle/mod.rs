@@ -147,6 +147,23 @@ fn signal_exactly(p: &ProcessId, sig: Signal) -> Result<bool> {
     Ok(true)
 }
 
+/// SIGKILL a hook's process group (the group is named by its first
+/// process). The kernel does not reuse a pid while a group still uses it,
+/// so the group is either the hook's or gone; a live process with that
+/// pid but another start time means the group is gone and the pid reused.
+pub fn kill_process_group(leader: &ProcessId) {
+    let reused = ProcessId::of(leader.pid()).is_some_and(|p| p.start_time != leader.start_time);
+    if reused {
+        return;
+    }
+    explain::note(
+        "kill",
+        format_args!("(-{}, SIGKILL)", leader.pid),
+        "a hook left running by a killed runtime, and everything it started",
+    );
+    let _ = nix::sys::signal::killpg(leader.pid(), Signal::SIGKILL);
+}
+
 /// `--pidfd-socket`: hand the manager a pidfd of the new process over its
 /// unix socket (SCM_RIGHTS), as with the console socket.
 pub fn send_pidfd(socket: &std::path::Path, pid: nix::unistd::Pid) -> Result<()> {
@@ -283,8 +300,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let c = match store.lock(id) {
         Ok(c) => c,
         Err(Error::Container { .. }) if force => {
-            // Nothing recorded: clear leftovers of an interrupted create.
+            // Nothing recorded: clear leftovers of an interrupted create or
+            // delete (a directory is never published without its record).
             store.sweep_abandoned(id);
+            if store.root.join(id).exists() {
+                store.remove_unreadable(id)?;
+            }
             return Ok(());
         }
         Err(Error::Other(msg)) if force && msg.contains("corrupt state record") => {
