@@ -121,10 +121,10 @@ pub struct ExecArgs {
     /// Set no_new_privs for the process
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    /// AppArmor profile (not supported yet)
+    /// AppArmor profile for the process (the host must run AppArmor)
     #[arg(long)]
     pub apparmor: Option<String>,
-    /// SELinux label (not supported yet)
+    /// SELinux label for the process (the host must run SELinux)
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
     /// Return once the process runs
@@ -412,12 +412,7 @@ fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
     if a.cgroup.is_some() {
         return Err(Error::Unsupported("exec --cgroup".into()));
     }
-    if a.apparmor.is_some() || a.process_label.is_some() {
-        return Err(Error::Unsupported(
-            "exec --apparmor / --process-label".into(),
-        ));
-    }
-    let process = match &a.process {
+    let mut process = match &a.process {
         Some(file) => ex::process_from_file(file)?,
         None => {
             if a.command.is_empty() {
@@ -441,6 +436,12 @@ fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
             )?
         }
     };
+    if let Some(profile) = &a.apparmor {
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        process.set_selinux_label(Some(label.clone()));
+    }
     ex::exec(
         store,
         &ExecOptions {

@@ -22,6 +22,7 @@ mod explain;
 mod features;
 mod hooks;
 mod lifecycle;
+mod lsm;
 mod mounts;
 mod namespaces;
 mod personality;

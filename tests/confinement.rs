@@ -271,3 +271,48 @@ fn a_capability_name_that_does_not_exist_is_named() {
     c.raw_config = Some(json);
     create_fails_naming(&c, "process.capabilities.bounding[1]");
 }
+
+/// An LSM label the host cannot apply is refused, naming the field, with
+/// nothing left behind (this machine runs neither AppArmor nor SELinux; on
+/// a host that does, the label is written to /proc/self/attr before execve).
+#[test]
+fn lsm_labels_without_that_lsm_are_refused() {
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.trim() == "Y");
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    if !apparmor {
+        let mut c = Container::with_args("lsm_aa", &["true"]);
+        c.spec
+            .process_extra
+            .push("\"apparmorProfile\":\"docker-default\"".into());
+        let o = c.create();
+        o.assert_fail();
+        o.assert_stderr_contains("process.apparmorProfile");
+        o.assert_stderr_contains("AppArmor is not enabled");
+        assert!(
+            c.root_entries().is_empty(),
+            "left behind: {:?}",
+            c.root_entries()
+        );
+        c.assert_no_traces();
+    }
+    if !selinux {
+        let mut c = Container::with_args("lsm_se", &["true"]);
+        c.spec
+            .process_extra
+            .push("\"selinuxLabel\":\"system_u:system_r:container_t:s0\"".into());
+        let o = c.create();
+        o.assert_fail();
+        o.assert_stderr_contains("process.selinuxLabel");
+        assert!(c.root_entries().is_empty());
+        c.assert_no_traces();
+    }
+    if !apparmor {
+        let c = Container::with_args("lsm_exec", &["sleep", "100"]);
+        c.create_and_start();
+        let o = c.rt(&["exec", "--apparmor", "docker-default", &c.id, "true"]);
+        o.assert_fail();
+        o.assert_stderr_contains("AppArmor is not enabled");
+        assert_eq!(c.status(), "running");
+    }
+}

@@ -157,35 +157,8 @@ fn refuse_what_is_not_built_yet(bundle: &Bundle, opts: &CreateOptions, file: &st
         ));
     }
     let linux = bundle.spec.linux().as_ref();
-    if process
-        .and_then(|p| p.apparmor_profile().as_ref())
-        .is_some_and(|s| !s.is_empty())
-    {
-        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-            .is_ok_and(|v| v.trim() == "Y");
-        return Err(if enabled {
-            Error::Unsupported(format!("{file}: process.apparmorProfile"))
-        } else {
-            Error::config(
-                file,
-                "process.apparmorProfile is set, but AppArmor is not enabled on this host",
-            )
-        });
-    }
-    if process
-        .and_then(|p| p.selinux_label().as_ref())
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(
-            if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-                Error::Unsupported(format!("{file}: process.selinuxLabel"))
-            } else {
-                Error::config(
-                    file,
-                    "process.selinuxLabel is set, but SELinux is not enabled on this host",
-                )
-            },
-        );
+    if let Some(p) = process {
+        crate::lsm::check(p, file)?;
     }
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
         let limits = r.memory().is_some()

@@ -59,6 +59,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         }
     };
     config::check_process(&o.process).map_err(|m| Error::config("exec process", m))?;
+    crate::lsm::check(&o.process, "exec process")?;
     scheduling::check(&o.process, "exec process")?;
     let wants_terminal = o.process.terminal() == Some(true);
     if wants_terminal && o.detach && o.console_socket.is_none() {

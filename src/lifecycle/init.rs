@@ -370,6 +370,8 @@ pub(super) fn become_program(
     }
     userns::set_umask(process.user());
     enter_cwd(process.cwd())?;
+    // Before no_new_privs, which would limit which profile may be entered.
+    crate::lsm::label_next_exec(process)?;
     if process.no_new_privileges() == Some(true) {
         explain::kernel(
             "prctl",
