@@ -690,6 +690,11 @@ impl Container {
     }
 
     pub fn with_args(name: &str, args: &[&str]) -> Container {
+        Self::with_rootfs_copy(name, args, "-a")
+    }
+
+    /// A container whose rootfs is the template copied with `cp <copy_flag>`.
+    fn with_rootfs_copy(name: &str, args: &[&str], copy_flag: &str) -> Container {
         let tpl = template_rootfs();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let clean: String = name
@@ -713,13 +718,13 @@ impl Container {
         fs::create_dir_all(dir.join("io")).unwrap();
         let rootfs = bundle.join("rootfs");
         let st = Command::new("cp")
-            .arg("-a")
+            .arg(copy_flag)
             .arg(tpl)
             .arg(&rootfs)
             .stdin(Stdio::null())
             .status()
-            .expect("cp -a rootfs");
-        assert!(st.success(), "cp -a of rootfs template failed");
+            .expect("cp rootfs");
+        assert!(st.success(), "cp {copy_flag} of rootfs template failed");
         let marker = format!("PKMARK_{}", id.replace('-', "_"));
         let mut spec = Spec::new(args);
         spec.env.push(format!("PUNCKER_TEST_MARKER={marker}"));
@@ -1581,51 +1586,7 @@ impl Container {
     /// slow. Existing files are the template's own: only for containers
     /// that do not modify them (a read-only root, as `Spec::new` sets).
     pub fn with_args_linked(name: &str, args: &[&str]) -> Container {
-        let tpl = template_rootfs();
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let clean: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let id = format!("{clean}-{n}-{}", std::process::id());
-        let dir = base_dir().join(&id);
-        let _ = fs::remove_dir_all(&dir);
-        let root = dir.join("state");
-        let bundle = dir.join("bundle");
-        fs::create_dir_all(&root).unwrap();
-        fs::create_dir_all(&bundle).unwrap();
-        fs::create_dir_all(dir.join("io")).unwrap();
-        let rootfs = bundle.join("rootfs");
-        let st = Command::new("cp")
-            .arg("-al")
-            .arg(tpl)
-            .arg(&rootfs)
-            .stdin(Stdio::null())
-            .status()
-            .expect("cp -al rootfs");
-        assert!(st.success(), "cp -al of rootfs template failed");
-        let marker = format!("PKMARK_{}", id.replace('-', "_"));
-        let mut spec = Spec::new(args);
-        spec.env.push(format!("PUNCKER_TEST_MARKER={marker}"));
-        Container {
-            id,
-            dir,
-            root,
-            bundle,
-            rootfs,
-            marker,
-            spec,
-            raw_config: None,
-            write_config: true,
-            calls: Cell::new(0),
-            last_io: RefCell::new(None),
-        }
+        Self::with_rootfs_copy(name, args, "-al")
     }
 
     /// `with_args_linked` running `sleep 1000`.
