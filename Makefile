@@ -11,6 +11,8 @@ export CARGO_BUILD_TARGET := $(HOST)
 export CARGO_TARGET_$(HOST_ENV)_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 export LIBSECCOMP_LINK_TYPE := static
 export LIBSECCOMP_LIB_PATH := $(shell dirname "$$(gcc -print-file-name=libseccomp.a)")
+# `puncker --version` prints it on its `commit:` line, as runc does.
+export PUNCKER_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 build:
 	cargo build --release
