@@ -9,6 +9,8 @@
 //!   ─ clone(CLONE_NEW*) ─────────────────────────▶ init: set_up_container
 //!   ─ record the init's pid and start time
 //!   ─ write uid/gid maps                 ───────▶ (becomes namespace root)
+//!     [next: rootless: as a non-root user, "deny" in setgroups and only
+//!      the caller's own ids (or newuidmap/newgidmap) in the maps]
 //!   ─ [next: cgroups: place the init, apply linux.resources]
 //!   ◀─ MountsDone ─ prestart, createRuntime hooks ─ HooksDone ─▶
 //!   ◀─ Ready ─ record "created" ─ write --pid-file ─ return
