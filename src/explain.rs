@@ -189,10 +189,16 @@ pub fn log_line(level: &str, msg: &str) {
     let _ = f.write_all(line.as_bytes());
 }
 
-/// A warning goes to stderr and to the log.
+/// A warning goes to the `--log` file when there is one (a manager such as
+/// containerd gave it, and the runtime's stderr is the container's); to
+/// stderr otherwise.
 pub fn warn(msg: &str) {
-    eprintln!("puncker: warning: {msg}");
-    log_line("warning", msg);
+    let has_log = SINKS.get().is_some_and(|s| s.log.is_some());
+    if has_log {
+        log_line("warning", msg);
+    } else {
+        eprintln!("puncker: warning: {msg}");
+    }
 }
 
 /// The current time in RFC 3339 (UTC, nanoseconds), as the state and the log
