@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# e2e-docker.sh: Docker end to end with puncker as the runtime, on a private
+# dockerd (its own data root, exec root, socket and config; no bridge, no
+# iptables), so it neither needs nor disturbs a system Docker.
+#
+#   bash scripts/e2e-docker.sh     (as root, after `make build`)
+#
+# Checks: docker run (output, stderr, exit status), Docker's own seccomp
+# profile and capabilities in force, run -d + exec + top + stop + rm, and
+# run -it through the console socket. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bin=$PWD/target/release/puncker
+[ -x "$bin" ] || { echo "e2e-docker: build first: make build" >&2; exit 1; }
+if ! command -v dockerd >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io
+fi
+docker=/usr/bin/docker
+[ -x "$docker" ] || docker=$(command -v docker)
+
+work=$(mktemp -d /var/tmp/pk-e2e.XXXXXX)
+sock=$work/docker.sock
+export DOCKER_HOST=unix://$sock
+dockerd_pid=
+cleanup() {
+    set +e
+    if [ -n "$dockerd_pid" ]; then
+        "$docker" ps -aq | xargs -r "$docker" rm -f >/dev/null 2>&1
+        kill "$dockerd_pid" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    # Whatever dockerd left mounted under its roots, then the roots.
+    grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat > "$work/daemon.json" <<EOF
+{ "runtimes": { "puncker": { "path": "$bin" } } }
+EOF
+dockerd --config-file "$work/daemon.json" --data-root "$work/data" \
+    --exec-root "$work/exec" --pidfile "$work/dockerd.pid" -H "$DOCKER_HOST" \
+    --bridge none --iptables=false --ip-masq=false \
+    > "$work/dockerd.log" 2>&1 &
+dockerd_pid=$!
+for _ in $(seq 300); do
+    "$docker" info >/dev/null 2>&1 && break
+    kill -0 "$dockerd_pid" 2>/dev/null || { cat "$work/dockerd.log"; echo "e2e-docker: dockerd died" >&2; exit 1; }
+    sleep 0.1
+done
+"$docker" info >/dev/null || { tail -20 "$work/dockerd.log"; exit 1; }
+
+fail() { echo "e2e-docker: FAIL: $*" >&2; tail -20 "$work/dockerd.log" >&2; exit 1; }
+pass() { echo "e2e-docker: ok: $*"; }
+
+bash scripts/mkrootfs.sh "$work/rootfs" >/dev/null
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+"$docker" import --change 'ENV PATH=/bin' "$work/rootfs.tar" puncker-e2e:busybox >/dev/null
+run=("$docker" run --rm --runtime=puncker --network none puncker-e2e:busybox)
+
+out=$("${run[@]}" sh -c 'echo out; echo err >&2; exit 3' 2>"$work/err") && rc=0 || rc=$?
+[ "$out" = out ] || fail "stdout was '$out'"
+[ "$(cat "$work/err")" = err ] || fail "stderr was '$(cat "$work/err")' (nothing of the runtime's may appear there)"
+[ "$rc" = 3 ] || fail "exit status $rc, not 3"
+pass "docker run: stdout, stderr and exit status"
+
+status=$("${run[@]}" cat /proc/self/status)
+grep -q '^Seccomp:[[:space:]]*2' <<<"$status" || fail "Docker's seccomp profile is not in force"
+grep -q '^CapBnd:[[:space:]]*00000000a80425fb' <<<"$status" || fail "capabilities: $(grep Cap <<<"$status")"
+grep -q '^NoNewPrivs:[[:space:]]*0' <<<"$status" || fail "NoNewPrivs: $(grep NoNewPrivs <<<"$status")"
+pass "Docker's seccomp profile and default capabilities are applied"
+
+"$docker" run -d --name pk-e2e --runtime=puncker --network none puncker-e2e:busybox sleep 1000 >/dev/null
+[ "$("$docker" exec pk-e2e sh -c 'echo $$')" != 1 ] || fail "exec ran as PID 1"
+[ "$("$docker" exec pk-e2e cat /proc/1/cmdline | tr '\0' ' ')" = "sleep 1000 " ] || fail "exec does not see the init"
+"$docker" top pk-e2e | grep -q 'sleep 1000' || fail "docker top"
+"$docker" stop -t 1 pk-e2e >/dev/null || fail "docker stop"
+[ "$("$docker" inspect -f '{{.State.Status}}' pk-e2e)" = exited ] || fail "not exited after stop"
+"$docker" rm pk-e2e >/dev/null || fail "docker rm"
+pass "run -d, exec, top, stop, rm"
+
+out=$( (sleep 1; echo 'tty; exit 5') | script -qec "$docker run --rm -it --runtime=puncker --network none puncker-e2e:busybox sh" /dev/null) && rc=0 || rc=$?
+grep -q '/dev/pts/0' <<<"$out" || fail "run -it: no terminal: $out"
+[ "$rc" = 5 ] || fail "run -it: exit status $rc, not 5"
+pass "run -it through the console socket"
+
+echo "e2e-docker: all 4 checks passed"
