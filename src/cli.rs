@@ -132,7 +132,7 @@ pub struct ExecArgs {
     pub detach: bool,
     #[command(flatten)]
     pub handover: HandoverArgs,
-    /// Allow exec into a paused container
+    /// Allow exec into a paused container (accepted: there is no pause without cgroups yet)
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
     /// Run in this sub-cgroup of the container (not supported yet)
@@ -452,7 +452,6 @@ fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
             console_socket: a.handover.console_socket,
             pidfd_socket: a.handover.pidfd_socket,
             preserve_fds: a.handover.preserve_fds,
-            ignore_paused: a.ignore_paused,
         },
     )
 }

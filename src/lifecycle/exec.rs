@@ -39,9 +39,6 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub pidfd_socket: Option<PathBuf>,
     pub preserve_fds: u32,
-    /// Accepted for runc compatibility: without cgroups there is no pause yet.
-    #[allow(dead_code)]
-    pub ignore_paused: bool,
 }
 
 pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
