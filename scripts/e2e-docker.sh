@@ -6,8 +6,10 @@
 #   bash scripts/e2e-docker.sh     (as root, after `make build`)
 #
 # Checks: docker run (output, stderr, exit status), Docker's own seccomp
-# profile and capabilities in force, run -d + exec + top + stop + rm, and
-# run -it through the console socket. Exits non-zero on the first failure.
+# profile and capabilities in force, run -d + exec + top + stop + rm,
+# run -it through the console socket, and containerd's own client (`ctr
+# run --runc-binary`) on the containerd that dockerd started. Exits
+# non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin=$PWD/target/release/puncker
@@ -84,4 +86,17 @@ grep -q '/dev/pts/0' <<<"$out" || fail "run -it: no terminal: $out"
 [ "$rc" = 5 ] || fail "run -it: exit status $rc, not 5"
 pass "run -it through the console socket"
 
-echo "e2e-docker: all 4 checks passed"
+ctrd=$work/exec/containerd/containerd.sock
+if [ -S "$ctrd" ] && command -v ctr >/dev/null 2>&1; then
+    ctr=(ctr --address "$ctrd" --namespace puncker-e2e)
+    "$docker" save puncker-e2e:busybox | "${ctr[@]}" images import - >/dev/null
+    out=$("${ctr[@]}" run --rm --runc-binary "$bin" docker.io/library/puncker-e2e:busybox pk-ctr \
+        sh -c 'echo from-ctr; exit 6') && rc=0 || rc=$?
+    [ "$out" = from-ctr ] || fail "ctr run: stdout was '$out'"
+    [ "$rc" = 6 ] || fail "ctr run: exit status $rc, not 6"
+    pass "containerd's ctr run --runc-binary"
+else
+    fail "no containerd socket at $ctrd, or no ctr"
+fi
+
+echo "e2e-docker: all 5 checks passed"
