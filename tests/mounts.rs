@@ -369,3 +369,71 @@ fn no_host_mounts_leak_after_lifecycle() {
     c.delete(true).assert_ok();
     c.assert_no_traces();
 }
+
+/// Run the container in a private mount namespace whose cgroup layout was
+/// rearranged by `prep` first (to stand for a pure v1 or pure v2 host).
+fn run_with_cgroup_layout(c: &Container, prep: &str) -> std::process::Output {
+    c.write_config_now();
+    let script = format!(
+        "{prep} && exec {} --root {} run --bundle {} {}",
+        bin(),
+        c.root.display(),
+        c.bundle.display(),
+        c.id
+    );
+    std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("unshare")
+}
+
+#[test]
+fn cgroup_mount_on_a_pure_v2_host() {
+    let c = Container::with_args("mnt_cg_v2", &["cat", "/proc/self/mountinfo"]);
+    let o = run_with_cgroup_layout(
+        &c,
+        "umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup",
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{o:?}");
+    let line = out
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup"))
+        .unwrap_or_else(|| panic!("no /sys/fs/cgroup mount:\n{out}"));
+    assert!(line.contains(" - cgroup2 "), "{line}");
+    assert!(
+        line.split(' ').nth(5).unwrap_or("").starts_with("ro"),
+        "{line}"
+    );
+    c.assert_no_traces();
+}
+
+#[test]
+fn cgroup_mount_on_a_pure_v1_host() {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return; // a pure v2 host has no v1 hierarchies to show
+    }
+    let c = Container::with_args("mnt_cg_v1", &["cat", "/proc/self/mountinfo"]);
+    let hybrid = std::path::Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists();
+    let prep = if hybrid {
+        "umount -l /sys/fs/cgroup/unified"
+    } else {
+        "true"
+    };
+    let o = run_with_cgroup_layout(&c, prep);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{o:?}");
+    let v1: Vec<&str> = out.lines().filter(|l| l.contains(" - cgroup ")).collect();
+    if std::path::Path::new("/sys/fs/cgroup/memory").exists() {
+        assert!(
+            v1.iter().any(|l| l.contains("/sys/fs/cgroup/memory ")),
+            "no memory hierarchy:\n{out}"
+        );
+    }
+    assert!(
+        !out.contains(" - cgroup2 "),
+        "a v1 host shows no cgroup2:\n{out}"
+    );
+    c.assert_no_traces();
+}
