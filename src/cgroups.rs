@@ -130,7 +130,7 @@ fn bind_own_cgroup(
     explain::kernel(
         "mount",
         format_args!("{source} on {} (MS_BIND|MS_REC)", dest.display()),
-        "the container's own part of the cgroup v2 tree",
+        "the container's own part of this cgroup tree",
         || {
             nix::mount::mount(
                 Some(source.as_str()),
