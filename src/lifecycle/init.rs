@@ -103,6 +103,31 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
 
     die_with_runtime()?;
     become_non_dumpable()?;
+    settle_into_namespaces(a)?;
+    let propagation = rootfs::propagation_flag(linux.rootfs_propagation().as_deref())?;
+    let root = build_the_tree(a, linux, propagation)?;
+    let state = run_create_hooks(a)?;
+    if a.no_pivot {
+        rootfs::chroot_into_rootfs(&a.bundle.rootfs)?;
+    } else {
+        rootfs::pivot_into_rootfs(root.as_fd())?;
+    }
+    drop(root);
+    finish_the_tree(a, linux, process, propagation)?;
+    rlimits::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+    personality::apply(linux)?;
+    if let Some(adj) = process.oom_score_adj() {
+        write_oom_score_adj(adj)?;
+    }
+    let mut program = find_program(process)?;
+    program.state = state;
+    report_ready(a)?;
+    Ok(program)
+}
+
+/// Become root of a new or joined user namespace, join the namespaces
+/// given by path, take a fresh keyring, and name the host.
+fn settle_into_namespaces(a: &InitArgs) -> Result<()> {
     if a.plan.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
         a.channel.expect(Msg::IdMapsWritten)?;
         userns::become_namespace_root()?;
@@ -113,23 +138,34 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     if !a.no_new_keyring {
         join_session_keyring(&a.bundle.dir)?;
     }
-    namespaces::set_hostname(spec)?;
+    namespaces::set_hostname(&a.bundle.spec)
+}
 
-    let propagation = rootfs::propagation_flag(linux.rootfs_propagation().as_deref())?;
+/// The container's tree, still seen from the host's root: the rootfs as a
+/// mount point, every `mounts` entry in order, the device nodes.
+fn build_the_tree(
+    a: &InitArgs,
+    linux: &oci_spec::runtime::Linux,
+    propagation: nix::mount::MsFlags,
+) -> Result<OwnedFd> {
     let root = rootfs::prepare_rootfs(&a.bundle.rootfs, propagation)?;
     let mut fresh_dev = false;
-    for m in spec.mounts().iter().flatten() {
+    for m in a.bundle.spec.mounts().iter().flatten() {
         fresh_dev |= m.destination() == Path::new("/dev");
         mounts::mount_entry(root.as_fd(), &a.bundle.dir, m)?;
     }
-    let in_userns = a.plan.in_user_namespace();
     devices::create_devices(
         root.as_fd(),
         fresh_dev,
         linux.devices().as_deref().unwrap_or(&[]),
-        in_userns,
+        a.plan.in_user_namespace(),
     )?;
+    Ok(root)
+}
 
+/// The runtime runs prestart and createRuntime hooks while the init waits;
+/// then the init runs createContainer hooks. Returns the state they got.
+fn run_create_hooks(a: &InitArgs) -> Result<serde_json::Value> {
     a.channel.send(&Msg::MountsDone)?;
     let state = a.channel.expect_with(
         |m| match m {
@@ -139,16 +175,20 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
         "HooksDone",
     )?;
     let state: serde_json::Value = serde_json::from_str(&state).unwrap_or_default();
-    if let Some(h) = spec.hooks() {
+    if let Some(h) = a.bundle.spec.hooks() {
         hooks::run_stage("createContainer", h.create_container().as_ref(), &state)?;
     }
+    Ok(state)
+}
 
-    if a.no_pivot {
-        rootfs::chroot_into_rootfs(&a.bundle.rootfs)?;
-    } else {
-        rootfs::pivot_into_rootfs(root.as_fd())?;
-    }
-    drop(root);
+/// After pivot_root: sysctls, masked and read-only paths, the terminal,
+/// a read-only root, and the root's propagation.
+fn finish_the_tree(
+    a: &InitArgs,
+    linux: &oci_spec::runtime::Linux,
+    process: &oci_spec::runtime::Process,
+    propagation: nix::mount::MsFlags,
+) -> Result<()> {
     let root = rootfs::open_root()?;
     // Before linux.readonlyPaths makes /proc/sys read-only.
     sysctl::write_all(linux)?;
@@ -160,33 +200,29 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     if let Some(console) = &a.console {
         give_terminal(root.as_fd(), console, process)?;
     }
-    if spec
+    let readonly = a
+        .bundle
+        .spec
         .root()
         .as_ref()
-        .is_some_and(|r| r.readonly() == Some(true))
-    {
+        .is_some_and(|r| r.readonly() == Some(true));
+    if readonly {
         rootfs::remount_root_readonly()?;
     }
     if linux.rootfs_propagation().is_some() {
         rootfs::apply_root_propagation(propagation)?;
     }
-    drop(root);
+    Ok(())
+}
 
-    rlimits::set_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
-    personality::apply(linux)?;
-    if let Some(adj) = process.oom_score_adj() {
-        write_oom_score_adj(adj)?;
-    }
-    let mut program = find_program(process)?;
-    program.state = state;
-    // Ready: from here the runtime may exit; the init must outlive it.
+/// Ready: from here the runtime may exit, and the init must outlive it.
+fn report_ready(a: &InitArgs) -> Result<()> {
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0).map_err(|errno| Error::Kernel {
         call: "prctl(PR_SET_PDEATHSIG, 0)".into(),
         target: String::new(),
         errno,
     })?;
-    a.channel.send(&Msg::Ready)?;
-    Ok(program)
+    a.channel.send(&Msg::Ready)
 }
 
 /// `process.terminal`: a pty from the container's devpts becomes the
