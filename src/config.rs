@@ -26,13 +26,15 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
         .map_err(|e| Error::config(file.display(), format!("cannot read: {e}")))?;
     let spec: Spec = match serde_json::from_slice(&text) {
         Ok(spec) => spec,
-        Err(e) => with_crate_scheduler_flag_names(&text).ok_or_else(|| {
-            let msg = match name_the_bad_field(&text) {
-                Some(field) => format!("{field} (line {}, column {})", e.line(), e.column()),
-                None => e.to_string(),
-            };
-            Error::config(file.display(), format!("invalid config: {msg}"))
-        })?,
+        Err(e) => {
+            with_crate_scheduler_flag_names(&text, "/process/scheduler/flags").ok_or_else(|| {
+                let msg = match name_the_bad_field(&text) {
+                    Some(field) => format!("{field} (line {}, column {})", e.line(), e.column()),
+                    None => e.to_string(),
+                };
+                Error::config(file.display(), format!("invalid config: {msg}"))
+            })?
+        }
     };
     let rootfs = check_spec(&file, &dir, &spec)?;
     crate::explain::note(
@@ -44,11 +46,15 @@ pub fn load_bundle(dir: &Path) -> Result<Bundle> {
 }
 
 /// oci-spec 0.10 spells two of the spec's `process.scheduler.flags` its
-/// own way (SCHED_RESET_ON_FORK, SCHED_FLAG_D_L_OVERRUN): a config that
-/// uses the spec's names is read again with the crate's.
-fn with_crate_scheduler_flag_names(text: &[u8]) -> Option<Spec> {
+/// own way (SCHED_RESET_ON_FORK, SCHED_FLAG_D_L_OVERRUN): a config (or an
+/// exec's process JSON) that uses the spec's names is read again with the
+/// crate's. `flags_at` is the JSON pointer of the flags list.
+pub fn with_crate_scheduler_flag_names<T: serde::de::DeserializeOwned>(
+    text: &[u8],
+    flags_at: &str,
+) -> Option<T> {
     let mut v: serde_json::Value = serde_json::from_slice(text).ok()?;
-    let flags = v.pointer_mut("/process/scheduler/flags")?.as_array_mut()?;
+    let flags = v.pointer_mut(flags_at)?.as_array_mut()?;
     let mut renamed = false;
     for f in flags.iter_mut() {
         let crate_name = match f.as_str() {

@@ -515,3 +515,21 @@ fn pidfd_socket_gets_the_init_and_the_exec_process() {
         "pidfd names the exec'd process"
     );
 }
+
+/// A process JSON that spells the scheduler flags as the spec does is
+/// accepted (oci-spec 0.10 spells two of them its own way), and its nice
+/// value applies.
+#[test]
+fn exec_process_json_with_spec_scheduler_flags() {
+    let (c, _) = running("ex_sched_flags");
+    let file = c.dir.join("process.json");
+    fs::write(
+        &file,
+        r#"{"terminal":false,"user":{"uid":0,"gid":0},"args":["sh","-c","cut -d' ' -f19 /proc/self/stat"],"env":["PATH=/bin"],"cwd":"/","scheduler":{"policy":"SCHED_OTHER","nice":5,"flags":["SCHED_FLAG_RESET_ON_FORK"]}}"#,
+    )
+    .unwrap();
+    let f = file.to_string_lossy().to_string();
+    let out = c.rt(&["exec", "--process", &f, &c.id]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "5", "nice of the exec'd process");
+}

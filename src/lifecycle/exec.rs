@@ -271,6 +271,8 @@ pub fn process_from_overrides(
 pub fn process_from_file(path: &std::path::Path) -> Result<oci_spec::runtime::Process> {
     let text = std::fs::read(path)
         .map_err(|e| Error::config(path.display(), format!("cannot read: {e}")))?;
-    serde_json::from_slice(&text)
-        .map_err(|e| Error::config(path.display(), format!("invalid process: {e}")))
+    serde_json::from_slice(&text).or_else(|e| {
+        crate::config::with_crate_scheduler_flag_names(&text, "/scheduler/flags")
+            .ok_or_else(|| Error::config(path.display(), format!("invalid process: {e}")))
+    })
 }
