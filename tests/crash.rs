@@ -189,27 +189,15 @@ fn sigkill_create_at_many_points_leaves_nothing() {
         );
         c.write_config_now();
         let b = c.bundle_str();
-        let st = spawn_and_kill(&c, &["create", "--bundle", &b, &c.id], *delay);
-        if st.success() {
-            finished += 1;
-        }
-        let d = c.delete(true);
-        let mut t = traces(&c);
-        if !d.ok() {
-            t.push(format!("delete --force failed:\n{}", d.describe()));
-        }
-        if !t.is_empty() {
-            leaks.push(format!(
-                "round {round} (kill after {}, create {}):\n    {}",
-                ms(*delay),
-                if st.success() {
-                    "had finished"
-                } else {
-                    "killed"
-                },
-                t.join("\n    ")
-            ));
-        }
+        let (done, leak) = kill_round(
+            &c,
+            "create",
+            &["create", "--bundle", &b, &c.id],
+            round,
+            *delay,
+        );
+        finished += usize::from(done);
+        leaks.extend(leak);
         // Drop kills leftovers so later rounds start clean.
     }
     eprintln!(
@@ -228,6 +216,37 @@ fn sigkill_create_at_many_points_leaves_nothing() {
             ms(base)
         ),
     );
+}
+
+/// One round: run the runtime with `args`, SIGKILL it after `delay`, then
+/// `delete --force` and look for traces. Returns whether the command had
+/// finished first, and a description of what leaked, if anything.
+fn kill_round(
+    c: &Container,
+    what: &str,
+    args: &[&str],
+    round: usize,
+    delay: Duration,
+) -> (bool, Option<String>) {
+    let st = spawn_and_kill(c, args, delay);
+    let d = c.delete(true);
+    let mut t = traces(c);
+    if !d.ok() {
+        t.push(format!("delete --force failed:\n{}", d.describe()));
+    }
+    let leak = (!t.is_empty()).then(|| {
+        format!(
+            "round {round} (kill after {}, {what} {}):\n    {}",
+            ms(delay),
+            if st.success() {
+                "had finished"
+            } else {
+                "killed"
+            },
+            t.join("\n    ")
+        )
+    });
+    (st.success(), leak)
 }
 
 /// A foreground `run` whose program lives a little while, so that kills
@@ -258,27 +277,9 @@ fn sigkill_run_at_many_points_leaves_nothing() {
         let c = Container::with_args_linked(&format!("crash_run{round}"), RUN_PROGRAM);
         c.write_config_now();
         let b = c.bundle_str();
-        let st = spawn_and_kill(&c, &["run", "--bundle", &b, &c.id], *delay);
-        if st.success() {
-            finished += 1;
-        }
-        let d = c.delete(true);
-        let mut t = traces(&c);
-        if !d.ok() {
-            t.push(format!("delete --force failed:\n{}", d.describe()));
-        }
-        if !t.is_empty() {
-            leaks.push(format!(
-                "round {round} (kill after {}, run {}):\n    {}",
-                ms(*delay),
-                if st.success() {
-                    "had finished"
-                } else {
-                    "killed"
-                },
-                t.join("\n    ")
-            ));
-        }
+        let (done, leak) = kill_round(&c, "run", &["run", "--bundle", &b, &c.id], round, *delay);
+        finished += usize::from(done);
+        leaks.extend(leak);
     }
     eprintln!(
         "run: {ROUNDS} rounds, kills 0..{} (baseline {}), {finished} finished first, {} leaked, {:?}",

@@ -583,23 +583,28 @@ pub fn host_mounts_matching(needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every pid in /proc.
+fn host_pids() -> Vec<i32> {
+    fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Host processes (other than ourselves) whose cmdline or environ contains
 /// one of `needles`, or whose cwd/root/exe resolves under one of `dirs`.
 /// Returns "pid: reason" strings.
 pub fn processes_matching(needles: &[&str], dirs: &[&Path]) -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     let mut found = vec![];
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
+    for pid in host_pids() {
         if pid == me {
             continue;
         }
-        let p = e.path();
+        let p = PathBuf::from(format!("/proc/{pid}"));
         let mut reason = None;
         for f in ["cmdline", "environ"] {
             if let Ok(b) = fs::read(p.join(f)) {
@@ -1537,16 +1542,10 @@ pub fn stat_state_ppid(pid: i32) -> (Option<char>, Option<i32>) {
 pub fn zombie_children_of_self() -> Vec<String> {
     let me = std::process::id() as i32;
     let mut found = vec![];
-    let Ok(rd) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for e in rd.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
+    for pid in host_pids() {
         if let (Some('Z'), Some(pp)) = stat_state_ppid(pid) {
             if pp == me {
-                let comm = fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 found.push(format!("{pid} {}", comm.trim()));
             }
         }
