@@ -159,3 +159,28 @@ fn oom_score_adj_is_applied_and_a_refused_lowering_is_clear() {
         d.assert_no_traces();
     }
 }
+
+/// Session keyrings the host can see, by name (root views them in /proc/keys).
+fn host_keyring_names() -> String {
+    std::fs::read_to_string("/proc/keys").unwrap_or_default()
+}
+
+#[test]
+fn fresh_session_keyring_unless_no_new_keyring() {
+    let c = Container::new("cli_keyring");
+    c.create().assert_ok();
+    let name = format!("_ses.{}:", c.id);
+    assert!(
+        host_keyring_names().contains(&name),
+        "no keyring {name} in /proc/keys:\n{}",
+        host_keyring_names()
+    );
+
+    let d = Container::new("cli_keyring_kept");
+    d.create_with(&["--no-new-keyring"]).assert_ok();
+    let name = format!("_ses.{}:", d.id);
+    assert!(
+        !host_keyring_names().contains(&name),
+        "--no-new-keyring made {name} anyway"
+    );
+}

@@ -226,6 +226,7 @@ fn build(
         drop(console_here);
         c.release_lock();
         init::run(InitArgs {
+            id: &opts.id,
             bundle,
             plan,
             channel: init_end,

@@ -35,6 +35,8 @@ use std::path::{Path, PathBuf};
 
 /// What the runtime hands the init across the clone.
 pub struct InitArgs<'a> {
+    /// The container id, which names its session keyring.
+    pub id: &'a str,
     pub bundle: &'a Bundle,
     pub plan: &'a Plan,
     pub channel: Channel,
@@ -136,7 +138,7 @@ fn settle_into_namespaces(a: &InitArgs) -> Result<()> {
     }
     namespaces::join_existing(a.plan)?;
     if !a.no_new_keyring {
-        join_session_keyring(&a.bundle.dir)?;
+        join_session_keyring(a.id)?;
     }
     namespaces::set_hostname(&a.bundle.spec)
 }
@@ -264,12 +266,9 @@ pub(super) fn become_non_dumpable() -> Result<()> {
     )
 }
 
-fn join_session_keyring(bundle: &Path) -> Result<()> {
-    let name = CString::new(format!(
-        "_ses.{}",
-        bundle.file_name().unwrap_or_default().to_string_lossy()
-    ))
-    .unwrap_or_else(|_| CString::from(c"_ses"));
+fn join_session_keyring(id: &str) -> Result<()> {
+    // Ids are checked to be plain characters, so this has no NUL.
+    let name = CString::new(format!("_ses.{id}")).unwrap_or_else(|_| CString::from(c"_ses"));
     explain::kernel(
         "keyctl",
         format_args!("(KEYCTL_JOIN_SESSION_KEYRING, {name:?})"),
