@@ -184,3 +184,33 @@ fn fresh_session_keyring_unless_no_new_keyring() {
         "--no-new-keyring made {name} anyway"
     );
 }
+
+#[test]
+fn spec_rootless_maps_the_caller() {
+    let c = Container::new("cli_spec_rootless");
+    let dir = c.dir.join("rootless-bundle");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_string_lossy().to_string();
+    c.rt(&["spec", "--rootless", "--bundle", &d]).assert_ok();
+    let cfg = std::fs::read_to_string(dir.join("config.json"))
+        .unwrap()
+        .replace([' ', '\n'], "");
+    assert!(
+        cfg.contains("{\"type\":\"user\"}"),
+        "no user namespace: {cfg}"
+    );
+    assert!(
+        !cfg.contains("{\"type\":\"network\"}"),
+        "keeps a network namespace: {cfg}"
+    );
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap();
+    assert!(
+        cfg.contains(&format!("\"containerID\":0,\"hostID\":{uid},\"size\":1")),
+        "uid map of the caller: {cfg}"
+    );
+}
