@@ -228,16 +228,22 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
             ))
         }
     };
-    if all {
-        for p in processes_in_pid_namespace_of(&init) {
-            let _ = signal_exactly(&p, sig);
-        }
-    }
+    // The others are listed before anything is signalled, and the init
+    // goes first: once its children die it may exit on its own, and that
+    // must not turn a kill --all into "not running".
+    let others = if all {
+        processes_in_pid_namespace_of(&init)
+    } else {
+        Vec::new()
+    };
     if !signal_exactly(&init, sig)? {
         return Err(Error::container(
             id,
             "cannot be signalled: container not running",
         ));
+    }
+    for p in others {
+        let _ = signal_exactly(&p, sig);
     }
     Ok(())
 }
