@@ -645,7 +645,7 @@ def host_memory_limit(pid):
 
 def memory_floor(bench, rt, resolution):
     """Smallest memory.limit (bytes) under which `run` of `echo ok` succeeds,
-    by bisection in [256 KiB, 64 MiB]. Returns (value or None, message)."""
+    by bisection in [64 KiB, 64 MiB]. Returns (value or None, message)."""
     mem_bundle = os.path.join(bench.workdir, f"mem-{rt.name}")
     os.makedirs(mem_bundle, exist_ok=True)
     src = os.path.join(bench.bundle_true, "config.json")
@@ -688,11 +688,11 @@ def memory_floor(bench, rt, resolution):
             log(f"  {rt.name}: limit {limit // KIB} KiB: {'ok' if good else r.describe()}")
         return good
 
-    lo, hi = 256 * KIB, 64 * MIB
+    lo, hi = 64 * KIB, 64 * MIB
     if not ok(hi):
         return None, "fails even with a 64 MiB limit"
     if ok(lo):
-        return lo, "works at the lower bound (256 KiB); the floor may be lower"
+        return lo, "works at the lower bound (64 KiB); the floor may be lower"
     # Invariant: ok(hi), not ok(lo). Limits stay page aligned.
     while hi - lo > resolution:
         mid = (lo + hi) // 2 // 4096 * 4096

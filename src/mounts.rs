@@ -223,12 +223,17 @@ pub fn fd_path(fd: &OwnedFd) -> String {
 }
 
 /// Mount one `mounts` entry inside the rootfs.
-pub fn mount_entry(root: BorrowedFd, bundle: &Path, m: &Mount) -> Result<()> {
+pub fn mount_entry(
+    root: BorrowedFd,
+    bundle: &Path,
+    m: &Mount,
+    cgroup: &crate::cgroups::Cgroup,
+) -> Result<()> {
     let dest = m.destination();
     let typ = m.typ().as_deref().unwrap_or("");
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     if typ == "cgroup" || typ == "cgroup2" {
-        return crate::cgroups::mount_cgroup_tree(root, dest, &opts);
+        return crate::cgroups::mount::mount_cgroup_tree(root, dest, &opts, cgroup);
     }
     let mut source = m.source().clone().unwrap_or_default();
     if opts.bind && source.is_relative() {

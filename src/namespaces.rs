@@ -19,7 +19,7 @@ use crate::explain;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux, LinuxNamespaceType};
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 
 /// How the init gets each of its namespaces.
@@ -131,26 +131,40 @@ pub fn plan(linux: &Linux, config: &str) -> Result<Plan> {
 
 /// Clone the container's init into its namespaces: `Some(pid)` in the
 /// runtime, `None` in the init.
-pub fn clone_init(plan: &Plan, linux: &Linux) -> Result<Option<nix::unistd::Pid>> {
+///
+/// With `cgroup`, a cgroup v2 directory, the init is born in that cgroup.
+/// With `cgroupns_later`, a new cgroup namespace is left for the init to
+/// make itself, once it has joined its v1 cgroups: a cgroup namespace's
+/// root is the cgroup its maker is in at that moment.
+pub fn clone_init(
+    plan: &Plan,
+    linux: &Linux,
+    cgroup: Option<BorrowedFd>,
+    cgroupns_later: bool,
+) -> Result<Option<nix::unistd::Pid>> {
+    let mut flags = plan.clone_flags;
+    if cgroupns_later {
+        flags.remove(CloneFlags::CLONE_NEWCGROUP);
+    }
     if let Some(user) = &plan.join_user {
-        return clone_through_user_namespace(plan, linux, user);
+        return clone_through_user_namespace(plan, linux, user, flags, cgroup);
     }
     let for_children = enter_for_child(plan, linux)?;
-    let pid = clone_with(plan.clone_flags)?;
+    let pid = clone_with(flags, cgroup)?;
     if pid.is_some() {
         for_children.restore()?;
     }
     Ok(pid)
 }
 
-fn clone_with(flags: CloneFlags) -> Result<Option<nix::unistd::Pid>> {
+fn clone_with(flags: CloneFlags, cgroup: Option<BorrowedFd>) -> Result<Option<nix::unistd::Pid>> {
     // Narrated before the call: the init starts its own steps at once.
     explain::note(
         "clone",
         format_args!("({})", describe(flags)),
         "the container's init is born inside its new namespaces",
     );
-    crate::sys::clone_into_namespaces(flags.bits()).map_err(|errno| Error::Kernel {
+    crate::sys::clone_into_namespaces(flags.bits(), cgroup).map_err(|errno| Error::Kernel {
         call: "clone".into(),
         target: describe(flags),
         errno,
@@ -166,6 +180,8 @@ fn clone_through_user_namespace(
     plan: &Plan,
     linux: &Linux,
     user: &std::path::Path,
+    flags: CloneFlags,
+    cgroup: Option<BorrowedFd>,
 ) -> Result<Option<nix::unistd::Pid>> {
     use std::io::{Read, Write};
     let (rd, wr) =
@@ -179,7 +195,7 @@ fn clone_through_user_namespace(
         format_args!("(helper, no new namespaces)"),
         "a helper joins the existing user namespace, so the runtime itself stays outside it",
     );
-    let helper = crate::sys::clone_into_namespaces(0).map_err(|errno| Error::Kernel {
+    let helper = crate::sys::clone_into_namespaces(0, None).map_err(|errno| Error::Kernel {
         call: "clone".into(),
         target: "helper".into(),
         errno,
@@ -189,7 +205,7 @@ fn clone_through_user_namespace(
         let made = (|| {
             enter_for_child(plan, linux)?; // pid and time first, as host root
             setns_path(CloneFlags::CLONE_NEWUSER, user)?;
-            clone_with(plan.clone_flags | CloneFlags::CLONE_PARENT)
+            clone_with(flags | CloneFlags::CLONE_PARENT, cgroup)
         })();
         let mut out = std::fs::File::from(wr);
         match made {
@@ -289,6 +305,17 @@ pub fn setns_path(flag: CloneFlags, path: &std::path::Path) -> Result<()> {
         format_args!("({}, {flag:?})", path.display()),
         "join a namespace that already exists instead of making a new one",
         || nix::sched::setns(file.as_fd(), flag),
+    )
+}
+
+/// In the init, once it sits in its own cgroup: make that cgroup the root
+/// of what it sees in /proc/self/cgroup and in new cgroup mounts.
+pub fn unshare_cgroup_namespace() -> Result<()> {
+    explain::kernel(
+        "unshare",
+        format_args!("(CLONE_NEWCGROUP)"),
+        "the init is in its own cgroup now, which becomes the root of its cgroup namespace",
+        || nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP),
     )
 }
 

@@ -97,6 +97,9 @@ pub struct Record {
     /// process group, so `delete --force` can kill what it started.
     #[serde(default)]
     pub hook: Option<ProcessId>,
+    /// The container's cgroup directories, recorded before they are made.
+    #[serde(default)]
+    pub cgroup: crate::cgroups::Cgroup,
     /// The config, kept for hooks at start and delete, and for exec.
     pub config: oci_spec::runtime::Spec,
 }

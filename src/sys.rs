@@ -17,23 +17,44 @@ fn check(ret: libc::c_long) -> nix::Result<libc::c_long> {
     }
 }
 
-/// `clone(2)` used like `fork(2)`, but the child is born inside the new
-/// namespaces named by `flags`. Returns `None` in the child.
+/// `clone3(2)` used like `fork(2)`, but the child is born inside the new
+/// namespaces named by `flags` and, given a cgroup v2 directory, inside
+/// that cgroup (CLONE_INTO_CGROUP), so it never has to be moved there.
+/// Returns `None` in the child.
 ///
 /// The runtime is single-threaded here (no thread is ever started before
 /// this call), which is what makes a fork-style clone safe in Rust.
-pub fn clone_into_namespaces(flags: libc::c_int) -> nix::Result<Option<Pid>> {
+pub fn clone_into_namespaces(
+    flags: libc::c_int,
+    cgroup: Option<BorrowedFd>,
+) -> nix::Result<Option<Pid>> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let mut args = libc::clone_args {
+        flags: flags as u32 as u64,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: 0,
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
     // SAFETY: a null stack makes the child continue on a copy of the
     // caller's stack, as fork(2) does; the process has one thread, so no
-    // lock can be held by a thread that does not exist in the child.
+    // lock can be held by a thread that does not exist in the child. The
+    // kernel reads `args` only during the call.
     let ret = unsafe {
         libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
         )
     };
     match check(ret)? {

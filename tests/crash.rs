@@ -486,7 +486,8 @@ fn sigkill_delete_at_many_points_then_delete_force_leaves_nothing() {
 
 /// What a runtime killed inside the last step of a delete (removing the
 /// state directory, `state.json` first or not) leaves: the container's
-/// directory without its record, the init already dead. A kill that lands
+/// directory without its record, the init already dead and its cgroup
+/// already removed (delete removes it before the state). A kill that lands
 /// there is rare (the window is microseconds; the run test above hits it
 /// now and then), so the leftover is made here directly. `delete --force`
 /// must remove it, and the id must be usable again.
@@ -500,6 +501,9 @@ fn delete_force_clears_a_state_dir_whose_removal_was_cut_short() {
         let init = c.pid();
         send_signal(init, SIGKILL);
         wait_until(SHORT, || c.leaked_processes().is_empty());
+        for d in cgroup_dirs_matching(&c.id) {
+            wait_until(SHORT, || std::fs::remove_dir(&d).is_ok());
+        }
         let dir = c.root.join(&c.id);
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             if !(keep_fifo && e.file_name() == "exec.fifo") {

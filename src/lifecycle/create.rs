@@ -4,14 +4,18 @@
 //! [`super::init`] is the same story from inside the container.
 //!
 //! ```text
-//! load config.json ─ compile linux.seccomp ─ record "creating"
+//! load config.json ─ compile linux.seccomp ─ resolve linux.cgroupsPath
+//!   ─ record "creating" (with the cgroup's paths)
 //!   ─ mkfifo exec.fifo ─ socketpair ─ connect seccomp listenerPath
-//!   ─ clone(CLONE_NEW*) ─────────────────────────▶ init: set_up_container
+//!   ─ mkdir the cgroup, write linux.resources ─ open it for placement
+//!     [next: --systemd-cgroup: ask systemd for a scope instead]
+//!   ─ clone3(CLONE_NEW*, CLONE_INTO_CGROUP) ─────▶ init: set_up_container
 //!   ─ record the init's pid and start time
 //!   ─ write uid/gid maps                 ───────▶ (becomes namespace root)
 //!     [next: rootless: as a non-root user, "deny" in setgroups and only
 //!      the caller's own ids (or newuidmap/newgidmap) in the maps]
-//!   ─ [next: cgroups: place the init, apply linux.resources]
+//!                                                  (mounts; joins its v1
+//!                                                   cgroups; cgroup ns)
 //!   ◀─ MountsDone ─ prestart, createRuntime hooks ─ HooksDone ─▶
 //!   ◀─ Ready ─ record "created" ─ write --pid-file ─ return
 //! ```
@@ -20,6 +24,7 @@
 //! routine `delete --force` uses.
 
 use super::init::{self, InitArgs};
+use crate::cgroups;
 use crate::config::{self, Bundle};
 use crate::error::{Error, Result};
 use crate::explain;
@@ -83,7 +88,10 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         .map(|s| seccomp::compile(s, &config_file))
         .transpose()?;
 
-    let mut container = store.create(first_record(&opts.id, &bundle)?)?;
+    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy());
+    let cgroup = cgroups::resolve(cgroups_path.as_deref(), &opts.id, &config_file)?;
+
+    let mut container = store.create(first_record(&opts.id, &bundle, cgroup)?)?;
     match build(&mut container, &bundle, &plan, opts, filter) {
         Ok((init, terminal)) => Ok(Created {
             container,
@@ -91,7 +99,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
             terminal,
         }),
         Err(e) => {
-            destroy(container, false);
+            if let Err(undo) = destroy(container, false) {
+                explain::warn(&undo.to_string());
+            }
             Err(e)
         }
     }
@@ -128,7 +138,7 @@ fn pass_socket_activation(bundle: &mut Bundle, opts: &CreateOptions) -> CreateOp
     opts
 }
 
-fn first_record(id: &str, bundle: &Bundle) -> Result<Record> {
+fn first_record(id: &str, bundle: &Bundle, cgroup: cgroups::Cgroup) -> Result<Record> {
     let me = ProcessId::of(nix::unistd::getpid())
         .ok_or_else(|| Error::Other("cannot read the runtime's own /proc/self/stat".into()))?;
     Ok(Record {
@@ -141,6 +151,7 @@ fn first_record(id: &str, bundle: &Bundle) -> Result<Record> {
         creator: me,
         init: None,
         hook: None,
+        cgroup,
         config: bundle.spec.clone(),
     })
 }
@@ -163,23 +174,28 @@ fn refuse_what_is_not_built_yet(bundle: &Bundle, opts: &CreateOptions, file: &st
         crate::lsm::check(p, file)?;
     }
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
-        let limits = r.memory().is_some()
-            || r.cpu().is_some()
-            || r.pids().is_some()
-            || r.block_io().is_some()
-            || r.hugepage_limits().is_some()
-            || r.unified().is_some();
-        let device_rules = r.devices().as_ref().is_some_and(|d| !d.is_empty());
-        if device_rules && !limits {
+        let unenforced: Vec<&str> = [
+            ("cpu", r.cpu().is_some()),
+            ("blockIO", r.block_io().is_some()),
+            ("hugepageLimits", r.hugepage_limits().is_some()),
+            ("network", r.network().is_some()),
+            ("rdma", r.rdma().is_some()),
+            ("unified", r.unified().is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect();
+        if !unenforced.is_empty() {
+            explain::warn(&format!(
+                "linux.resources.{} not enforced yet: puncker applies memory and pids so far",
+                unenforced.join(", linux.resources.")
+            ));
+        }
+        if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
             // Every Docker config has these: say it in the log, not on every run's stderr.
             explain::log_line(
                 "warning",
                 "linux.resources.devices rules are not enforced yet (no device cgroup); the container has only the devices puncker creates",
-            );
-        }
-        if limits {
-            explain::warn(
-                "linux.resources limits are not enforced yet: puncker does not manage cgroups yet",
             );
         }
     }
@@ -217,8 +233,12 @@ fn build(
     if let Some(f) = filter.as_mut() {
         f.connect_listener()?;
     }
+    let config_file = bundle.dir.join("config.json").display().to_string();
+    cgroups::create(&c.record.cgroup, linux.resources().as_ref(), &config_file)?;
+    let placement = cgroups::open_for_placement(&c.record.cgroup)?;
 
-    let cloned = namespaces::clone_init(plan, linux)?;
+    let cgroupns_later = init::cgroupns_later(plan, &placement);
+    let cloned = namespaces::clone_init(plan, linux, placement.clone_target(), cgroupns_later)?;
     let Some(pid) = cloned else {
         // The child: it must not hold the container's lock (the lock is
         // the runtime's), nor the runtime's end of the socket.
@@ -236,9 +256,12 @@ fn build(
             preserve_fds: opts.preserve_fds,
             console: console_for_init,
             seccomp: filter,
+            cgroup: &c.record.cgroup,
+            placement: &placement,
         });
     };
     drop(init_end);
+    drop(placement);
     drop(state_dir);
     drop(console_for_init);
     drop(filter);
@@ -261,9 +284,6 @@ fn build(
         let (uid, gid) = userns::root_host_ids(pid);
         give_fifo_to(&c.fifo_path(), uid, gid)?;
     }
-    // Next in the sequence: cgroups (create the container's cgroup on every
-    // hierarchy, record its paths, move the init in, apply linux.resources).
-
     runtime_end.expect(Msg::MountsDone)?;
     let state = c.oci_state(Status::Creating);
     if let Some(h) = spec.hooks() {
@@ -383,15 +403,18 @@ pub(super) fn write_pid_file(path: &std::path::Path, pid: Pid) -> Result<()> {
 }
 
 /// Undo a container whole or half-made: kill its init and wait for it,
-/// then remove the state directory (last, so a crash here can be retried).
-/// With `poststop`, run the poststop hooks once it is gone.
-pub fn destroy(c: Container, poststop: bool) {
+/// kill what is left in its cgroup and remove the cgroup, then remove the
+/// state directory (last, so a crash here can be retried). With
+/// `poststop`, run the poststop hooks once it is gone.
+pub fn destroy(c: Container, poststop: bool) -> Result<()> {
     if let Some(init) = c.record.init {
         super::kill_and_wait(&init);
     }
     if let Some(hook) = c.record.hook {
         super::kill_process_group(&hook);
     }
+    // On failure the record stays, so that `delete` can be tried again.
+    cgroups::remove(&c.record.cgroup).map_err(|e| Error::container(&c.id, e.to_string()))?;
     let state = c.oci_state(Status::Stopped);
     let hooks = c.record.config.hooks().clone();
     let _ = c.remove();
@@ -402,4 +425,5 @@ pub fn destroy(c: Container, poststop: bool) {
             }
         }
     }
+    Ok(())
 }

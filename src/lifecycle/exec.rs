@@ -10,13 +10,15 @@
 //! pipe: reading end-of-file with nothing written means the program runs.
 //!
 //! ```text
-//!   runtime: open /proc/<init>/ns/* ─ setns(pid, time for children) ─ clone
-//!   exec'd process: setns(user) ─ setns(ipc, uts, net, cgroup, mnt)
+//!   runtime: open /proc/<init>/ns/* ─ open the cgroup ─ setns(pid, time for children)
+//!            ─ clone3(CLONE_INTO_CGROUP)
+//!   exec'd process: join v1 cgroups ─ setns(user) ─ setns(ipc, uts, net, cgroup, mnt)
 //!                   ─ [terminal] ─ credentials ─ execve
 //!   runtime: read the error pipe to EOF ─ --pid-file ─ wait, or --detach
 //! ```
 
 use super::init;
+use crate::cgroups;
 use crate::config;
 use crate::error::{Error, Result};
 use crate::explain;
@@ -94,7 +96,8 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let state = c.oci_state(Status::Running);
 
     let for_children = namespaces::enter_for_child_from(&ns)?;
-    let cloned = sys::clone_into_namespaces(0);
+    let placement = cgroups::open_for_placement(&c.record.cgroup)?;
+    let cloned = sys::clone_into_namespaces(0, placement.clone_target());
     let Some(pid) = (match cloned {
         Ok(v) => v,
         Err(errno) => {
@@ -109,7 +112,14 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         drop(console_here);
         let filter = filter.map(|f| f.for_process(host_pid(), &state));
         let linux = c.record.config.linux().as_ref();
-        let err = match exec_child(o, linux, filter, &ns, console_for_child.as_ref()) {
+        let err = match exec_child(
+            o,
+            linux,
+            filter,
+            &ns,
+            &placement,
+            console_for_child.as_ref(),
+        ) {
             Err(e) => e,
             Ok(never) => match never {},
         };
@@ -123,6 +133,7 @@ pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
         "the new process, born in the container's pid namespace",
     );
     drop(err_write);
+    drop(placement);
     drop(console_for_child);
     drop(filter);
     for_children.restore()?;
@@ -158,13 +169,15 @@ fn exec_child(
     linux: Option<&oci_spec::runtime::Linux>,
     filter: Option<seccomp::Filter>,
     ns: &[(nix::sched::CloneFlags, std::fs::File)],
+    placement: &cgroups::Placement,
     console: Option<&OwnedFd>,
 ) -> Result<std::convert::Infallible> {
     explain::become_exec();
     init::become_non_dumpable()?;
+    // Born in the cgroup v2 directory; v1 hierarchies it joins itself.
+    placement.join_v1_hierarchies()?;
     scheduling::set_initial_affinity(&o.process)?;
     namespaces::join_all(ns)?;
-    // Next in the sequence: join the container's cgroup.
     scheduling::set_final_affinity(&o.process)?;
     if let Some(console) = console {
         exec_terminal(console, &o.process)?;

@@ -10,6 +10,7 @@
 //! holds is close-on-exec.
 
 use crate::capabilities;
+use crate::cgroups;
 use crate::config::Bundle;
 use crate::devices;
 use crate::error::{Error, Result};
@@ -49,6 +50,10 @@ pub struct InitArgs<'a> {
     pub console: Option<OwnedFd>,
     /// `linux.seccomp`, compiled by the runtime, loaded last before execve.
     pub seccomp: Option<seccomp::Filter>,
+    /// The container's cgroup, for its view of the cgroup trees.
+    pub cgroup: &'a cgroups::Cgroup,
+    /// Descriptors to join its v1 cgroups with (v2 placed the init at birth).
+    pub placement: &'a cgroups::Placement,
 }
 
 /// Everything `execve` needs, worked out before `Ready` so that a missing
@@ -108,6 +113,7 @@ fn set_up_container(a: &InitArgs) -> Result<Program> {
     settle_into_namespaces(a)?;
     let propagation = rootfs::propagation_flag(linux.rootfs_propagation().as_deref())?;
     let root = build_the_tree(a, linux, propagation)?;
+    enter_own_cgroup(a)?;
     let state = run_create_hooks(a)?;
     if a.no_pivot {
         rootfs::chroot_into_rootfs(&a.bundle.rootfs)?;
@@ -154,7 +160,7 @@ fn build_the_tree(
     let mut fresh_dev = false;
     for m in a.bundle.spec.mounts().iter().flatten() {
         fresh_dev |= m.destination() == Path::new("/dev");
-        mounts::mount_entry(root.as_fd(), &a.bundle.dir, m)?;
+        mounts::mount_entry(root.as_fd(), &a.bundle.dir, m, a.cgroup)?;
     }
     devices::create_devices(
         root.as_fd(),
@@ -163,6 +169,24 @@ fn build_the_tree(
         a.plan.in_user_namespace(),
     )?;
     Ok(root)
+}
+
+/// Join the container's cgroup on the v1 hierarchies, then make it the root
+/// of a new cgroup namespace if one was asked for. Done after the mounts,
+/// so the kernel memory they take is not charged to the container's limit,
+/// and before the runtime's hooks, which may look for the init's cgroup.
+fn enter_own_cgroup(a: &InitArgs) -> Result<()> {
+    a.placement.join_v1_hierarchies()?;
+    if cgroupns_later(a.plan, a.placement) {
+        namespaces::unshare_cgroup_namespace()?;
+    }
+    Ok(())
+}
+
+/// A new cgroup namespace must wait until the init has joined its v1
+/// cgroups (on v2 alone, clone3 places it before the namespace is made).
+pub(super) fn cgroupns_later(plan: &Plan, placement: &cgroups::Placement) -> bool {
+    placement.has_v1() && plan.clone_flags.contains(CloneFlags::CLONE_NEWCGROUP)
 }
 
 /// The runtime runs prestart and createRuntime hooks while the init waits;

@@ -342,8 +342,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             ));
         }
     }
-    create::destroy(c, true);
-    Ok(())
+    create::destroy(c, true)
 }
 
 /// `state`: the spec's state JSON.
@@ -396,7 +395,9 @@ pub fn run(store: &Store, opts: &create::CreateOptions, detach: bool) -> Result<
     };
     let created = create::create(store, &opts)?;
     if let Err(e) = start_locked(&created.container) {
-        create::destroy(created.container, true);
+        if let Err(undo) = create::destroy(created.container, true) {
+            explain::warn(&undo.to_string());
+        }
         return Err(e);
     }
     if detach {
@@ -406,7 +407,7 @@ pub fn run(store: &Store, opts: &create::CreateOptions, detach: bool) -> Result<
     drop(created.container); // unlock while the program runs
     let code = supervise(created.init, created.terminal);
     if let Ok(c) = store.lock(&id) {
-        create::destroy(c, true);
+        create::destroy(c, true)?;
     }
     Ok(code)
 }
