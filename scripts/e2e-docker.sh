@@ -7,7 +7,8 @@
 #
 # Checks: docker run (output, stderr, exit status), Docker's own seccomp
 # profile and capabilities in force, run -d + exec + top + stop + rm,
-# run -it through the console socket, and containerd's own client (`ctr
+# --memory and --pids-limit in the container's cgroup (and `docker stats`),
+# the cgroup gone after rm, run -it through the console socket, and containerd's own client (`ctr
 # run --runc-binary`) on the containerd that dockerd started. Exits
 # non-zero on the first failure.
 set -euo pipefail
@@ -81,6 +82,18 @@ pass "Docker's seccomp profile and default capabilities are applied"
 "$docker" rm pk-e2e >/dev/null || fail "docker rm"
 pass "run -d, exec, top, stop, rm"
 
+# Docker's limits reach the container's cgroup, which goes away with it.
+"$docker" run -d --name pk-e2e-cg --runtime=puncker --network none --memory 48m --pids-limit 33 \
+    puncker-e2e:busybox sleep 1000 >/dev/null || fail "run -d --memory --pids-limit"
+cid=$("$docker" inspect -f '{{.Id}}' pk-e2e-cg)
+limits=$("$docker" exec pk-e2e-cg sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max' | tr '\n' ' ')
+[ "$limits" = "50331648 33 " ] || fail "--memory 48m --pids-limit 33: the container sees '$limits'"
+"$docker" stats --no-stream --format '{{.MemUsage}}' pk-e2e-cg | grep -q '48MiB' || fail "docker stats: $("$docker" stats --no-stream pk-e2e-cg 2>&1)"
+"$docker" rm -f pk-e2e-cg >/dev/null || fail "docker rm -f"
+left=$(find /sys/fs/cgroup -maxdepth 4 -type d -name "*$cid*" 2>/dev/null)
+[ -z "$left" ] || fail "cgroup left after docker rm: $left"
+pass "--memory and --pids-limit in the container's cgroup, removed with it"
+
 out=$( (sleep 1; echo 'tty; exit 5') | script -qec "$docker run --rm -it --runtime=puncker --network none puncker-e2e:busybox sh" /dev/null) && rc=0 || rc=$?
 grep -q '/dev/pts/0' <<<"$out" || fail "run -it: no terminal: $out"
 [ "$rc" = 5 ] || fail "run -it: exit status $rc, not 5"
@@ -99,4 +112,4 @@ else
     fail "no containerd socket at $ctrd, or no ctr"
 fi
 
-echo "e2e-docker: all 5 checks passed"
+echo "e2e-docker: all 6 checks passed"
