@@ -72,6 +72,23 @@ fn single_dash_long_flags_are_accepted() {
 #[test]
 fn ps_lists_the_container_processes_and_kill_all_stops_them() {
     let c = Container::with_args("cli_ps", &["sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    ps_then_kill_all(&c);
+}
+
+/// Without a pid namespace of its own, the container's processes are
+/// mixed with the host's: its cgroup is what tells them apart.
+#[test]
+fn ps_and_kill_all_find_the_processes_of_a_container_in_the_host_pid_namespace() {
+    let mut c = Container::with_args(
+        "cli_ps_hostpid",
+        &["sh", "-c", "sleep 101 & sleep 101 & wait"],
+    );
+    c.spec.namespaces.retain(|n| !n.contains("\"pid\""));
+    ps_then_kill_all(&c);
+}
+
+/// `ps` lists the init and its two sleeps; `kill --all KILL` ends them all.
+fn ps_then_kill_all(c: &Container) {
     let init = c.create_and_start();
     let mut pids = vec![];
     assert!(
@@ -88,10 +105,15 @@ fn ps_lists_the_container_processes_and_kill_all_stops_them() {
         }),
         "ps should list the shell and its two sleeps: {pids:?}"
     );
+    assert_eq!(
+        pids.len(),
+        3,
+        "ps lists more than the container's processes: {pids:?}"
+    );
     assert!(pids.contains(&init), "{pids:?} lacks the init {init}");
     let table = c.rt(&["ps", &c.id]);
     table.assert_ok();
-    assert!(table.stdout.contains("sleep 100"), "{}", table.stdout);
+    assert!(table.stdout.contains("sleep 10"), "{}", table.stdout);
 
     c.rt(&["kill", "--all", &c.id, "KILL"]).assert_ok();
     c.wait_status("stopped", SHORT);

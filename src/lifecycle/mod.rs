@@ -215,7 +215,7 @@ pub fn kill_and_wait(p: &ProcessId) {
 }
 
 /// `kill`: send a signal to the container's init (or, with `all`, to every
-/// process in its pid namespace).
+/// process in its cgroup).
 pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
     let c = store.lock(id)?;
     let status = c.status();
@@ -232,7 +232,7 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
     // goes first: once its children die it may exit on its own, and that
     // must not turn a kill --all into "not running".
     let others = if all {
-        processes_in_pid_namespace_of(&init)
+        others_in_container(&c.record.cgroup, &init)
     } else {
         Vec::new()
     };
@@ -248,8 +248,23 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
     Ok(())
 }
 
-/// Every process that shares the init's pid namespace (without cgroups,
-/// this is how `kill --all` finds the container's processes).
+/// The container's processes other than its init: those in its cgroup,
+/// which holds them even when the container shares the host's pid
+/// namespace; on a host without cgroup file systems, those in the init's
+/// pid namespace.
+fn others_in_container(cg: &crate::cgroups::Cgroup, init: &ProcessId) -> Vec<ProcessId> {
+    if cg.dirs.is_empty() {
+        return processes_in_pid_namespace_of(init);
+    }
+    crate::cgroups::processes(cg)
+        .into_iter()
+        .filter(|pid| *pid != init.pid)
+        .filter_map(|pid| ProcessId::of(nix::unistd::Pid::from_raw(pid)))
+        .collect()
+}
+
+/// Every process that shares the init's pid namespace, unless that is
+/// the runtime's own.
 fn processes_in_pid_namespace_of(init: &ProcessId) -> Vec<ProcessId> {
     let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
     let Some(target) = ns_of(init.pid) else {
@@ -276,7 +291,11 @@ pub fn ps(store: &Store, id: &str, json: bool) -> Result<String> {
     let mut pids: Vec<i32> = match (c.status(), c.record.init) {
         (Status::Running | Status::Created | Status::Creating, Some(init)) => {
             let mut v = vec![init.pid];
-            v.extend(processes_in_pid_namespace_of(&init).iter().map(|p| p.pid));
+            v.extend(
+                others_in_container(&c.record.cgroup, &init)
+                    .iter()
+                    .map(|p| p.pid),
+            );
             v
         }
         _ => Vec::new(),
