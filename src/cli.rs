@@ -132,7 +132,7 @@ pub struct ExecArgs {
     pub detach: bool,
     #[command(flatten)]
     pub handover: HandoverArgs,
-    /// Allow exec into a paused container (accepted: there is no pause without cgroups yet)
+    /// Allow exec into a paused container
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
     /// Run in this sub-cgroup of the container (not supported yet)
@@ -209,6 +209,16 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Freeze every process of the container (cgroup freezer)
+    Pause {
+        /// The container id
+        id: String,
+    },
+    /// Thaw a paused container
+    Resume {
+        /// The container id
+        id: String,
+    },
     /// Print the OCI features document: what this runtime supports
     Features,
     /// Run one more process in a running container (its namespaces, its confinement)
@@ -228,16 +238,6 @@ pub enum Command {
 /// runc commands puncker does not implement yet: a clear error, never silence.
 #[derive(Subcommand)]
 pub enum NotYet {
-    #[command(hide = true, disable_help_flag = true)]
-    Pause {
-        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
-        rest: Vec<String>,
-    },
-    #[command(hide = true, disable_help_flag = true)]
-    Resume {
-        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
-        rest: Vec<String>,
-    },
     #[command(hide = true, disable_help_flag = true)]
     Update {
         #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
@@ -324,7 +324,7 @@ fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal> {
         .map_err(|_| Error::Usage(format!("unknown signal {s:?}")))
 }
 
-fn create_options(a: &CreateArgs) -> Result<CreateOptions> {
+fn create_options(a: &CreateArgs, systemd_cgroup: bool) -> Result<CreateOptions> {
     Ok(CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -334,6 +334,7 @@ fn create_options(a: &CreateArgs) -> Result<CreateOptions> {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.handover.preserve_fds,
+        systemd_cgroup,
         relay_terminal: false,
     })
 }
@@ -367,7 +368,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
                 .map_err(|e| Error::config(path.display(), e.to_string()))?;
         }
         Command::Create(a) => {
-            lifecycle::create::create(&store, &create_options(&a)?)?;
+            lifecycle::create::create(&store, &create_options(&a, cli.systemd_cgroup)?)?;
         }
         Command::Start { id } => lifecycle::start(&store, &id)?,
         Command::Run {
@@ -379,7 +380,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             if keep {
                 return Err(Error::Unsupported("run --keep".into()));
             }
-            return lifecycle::run(&store, &create_options(&create)?, detach);
+            return lifecycle::run(
+                &store,
+                &create_options(&create, cli.systemd_cgroup)?,
+                detach,
+            );
         }
         Command::State { id } => println!("{}", lifecycle::state(&store, &id)?),
         Command::Kill { all, id, signal } => {
@@ -389,13 +394,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::List { format, quiet } => {
             print!("{}", lifecycle::list(&store, format == "json", quiet)?)
         }
+        Command::Pause { id } => lifecycle::pause(&store, &id)?,
+        Command::Resume { id } => lifecycle::resume(&store, &id)?,
         Command::Features => println!("{}", crate::features::document()),
         Command::Exec(a) => return exec(&store, a),
         Command::Ps { format, id } => print!("{}", lifecycle::ps(&store, &id, format == "json")?),
         Command::NotYet(n) => {
             let name = match n {
-                NotYet::Pause { .. } => "pause",
-                NotYet::Resume { .. } => "resume",
                 NotYet::Update { .. } => "update",
                 NotYet::Events { .. } => "events",
                 NotYet::Checkpoint { .. } => "checkpoint",
@@ -452,6 +457,7 @@ fn exec(store: &Store, a: ExecArgs) -> Result<i32> {
             console_socket: a.handover.console_socket,
             pidfd_socket: a.handover.pidfd_socket,
             preserve_fds: a.handover.preserve_fds,
+            ignore_paused: a.ignore_paused,
         },
     )
 }

@@ -110,6 +110,8 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// Running, but every process frozen (`pause`).
+    Paused,
     Stopped,
 }
 
@@ -119,6 +121,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -381,6 +384,7 @@ impl Container {
             Some(init) if init.is_alive() => match r.phase {
                 Phase::Creating => Status::Creating,
                 Phase::Created if self.fifo_path().exists() => Status::Created,
+                Phase::Created if crate::cgroups::freezer::is_frozen(&r.cgroup) => Status::Paused,
                 Phase::Created => Status::Running,
             },
             Some(_) => Status::Stopped,

@@ -530,3 +530,94 @@ fn generated_spec_is_runnable() {
         "spec overwrote config.json"
     );
 }
+
+/// The counter the paused container's shell keeps bumping, read from the host.
+fn counter(c: &Container) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/root/count", c.pid()))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn pause_freezes_every_process_and_resume_lets_them_run() {
+    let mut c = Container::with_args(
+        "lc_pause",
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.01; done",
+        ],
+    );
+    c.spec.root_readonly = false;
+    c.create_and_start();
+    assert!(
+        wait_until(SHORT, || counter(&c) > 3),
+        "the counter never ran"
+    );
+
+    c.rt(&["pause", &c.id]).assert_ok();
+    assert_eq!(c.status(), "paused");
+    let frozen = counter(&c);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        counter(&c),
+        frozen,
+        "the container kept running while paused"
+    );
+    let exec = c.rt(&["exec", &c.id, "true"]);
+    assert!(
+        !exec.ok() && exec.stderr.contains("paused") && exec.stderr.contains("--ignore-paused"),
+        "exec into a paused container must be refused clearly: {}",
+        exec.describe()
+    );
+    let again = c.rt(&["pause", &c.id]);
+    assert!(
+        !again.ok() && again.stderr.contains("paused"),
+        "{}",
+        again.describe()
+    );
+
+    c.rt(&["resume", &c.id]).assert_ok();
+    assert_eq!(c.status(), "running");
+    assert!(
+        wait_until(SHORT, || counter(&c) > frozen + 3),
+        "the counter did not move after resume"
+    );
+    let again = c.rt(&["resume", &c.id]);
+    assert!(
+        !again.ok() && again.stderr.contains("not paused"),
+        "{}",
+        again.describe()
+    );
+}
+
+#[test]
+fn delete_force_of_a_paused_container_leaves_nothing() {
+    let c = Container::with_args("lc_pause_del", &["sh", "-c", "sleep 100 & sleep 100"]);
+    c.create_and_start();
+    c.rt(&["pause", &c.id]).assert_ok();
+    let running = c.rt(&["delete", &c.id]);
+    assert!(
+        !running.ok() && running.stderr.contains("is paused"),
+        "{}",
+        running.describe()
+    );
+    c.delete(true).assert_ok();
+    c.assert_no_traces();
+    assert_eq!(cgroup_dirs_matching(&c.id), Vec::<String>::new());
+}
+
+#[test]
+fn pause_of_a_stopped_container_fails_clearly() {
+    let c = Container::with_args("lc_pause_stopped", &["true"]);
+    c.create_and_start();
+    c.wait_status("stopped", SHORT);
+    let o = c.rt(&["pause", &c.id]);
+    assert!(
+        !o.ok() && o.stderr.contains("lc_pause_stopped") && o.stderr.contains("stopped"),
+        "{}",
+        o.describe()
+    );
+}

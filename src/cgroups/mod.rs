@@ -32,8 +32,10 @@
 //!   credentials, which the kernel checks, so this works inside a new user
 //!   namespace too.
 //!
-//! [`mount`] gives the container its view of these trees.
+//! [`mount`] gives the container its view of these trees; [`freezer`]
+//! pauses it.
 
+pub mod freezer;
 pub mod mount;
 mod v1;
 mod v2;
@@ -74,7 +76,7 @@ impl Dir {
         self.mount.join(self.path.trim_start_matches('/'))
     }
 
-    fn has(&self, controller: &str) -> bool {
+    pub(crate) fn has(&self, controller: &str) -> bool {
         self.controllers.split(',').any(|c| c == controller)
     }
 }
@@ -127,7 +129,19 @@ fn mounted_hierarchies() -> Vec<Mounted> {
 
 /// Work out the container's directory on every hierarchy the host has.
 /// Pure computation: nothing is made until [`create`].
-pub fn resolve(cgroups_path: Option<&str>, id: &str, file: &str) -> Result<Cgroup> {
+/// `systemd` is the global `--systemd-cgroup`: a manager asking systemd to
+/// own the cgroup, which is not built yet.
+pub fn resolve(cgroups_path: Option<&str>, id: &str, systemd: bool, file: &str) -> Result<Cgroup> {
+    if systemd {
+        if !Path::new("/run/systemd/system").exists() {
+            return Err(Error::Other(
+                "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system), so it cannot own the container's cgroup; leave the flag out to have puncker make it".into(),
+            ));
+        }
+        return Err(Error::Unsupported(
+            "--systemd-cgroup (a systemd scope for the container's cgroup)".into(),
+        ));
+    }
     let wanted = cgroups_path.filter(|p| !p.is_empty()).unwrap_or(id);
     if wanted.split('/').any(|c| c == "..") || wanted.contains('\0') {
         return Err(Error::config(
@@ -138,20 +152,18 @@ pub fn resolve(cgroups_path: Option<&str>, id: &str, file: &str) -> Result<Cgrou
     if !wanted.starts_with('/') && wanted.contains(':') {
         return Err(Error::config(
             file,
-            format!("linux.cgroupsPath {wanted:?} is in systemd's slice:prefix:name form; that needs --systemd-cgroup"),
+            format!("linux.cgroupsPath {wanted:?} is in systemd's slice:prefix:name form, which only --systemd-cgroup (not built yet) understands; give a path instead"),
         ));
     }
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mounted = mounted_hierarchies();
     let mut dirs = Vec::new();
     for line in own.lines() {
         let mut f = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(own_path)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        let Some(m) = mounted_hierarchies()
-            .into_iter()
-            .find(|m| mounts_controllers(m, controllers))
-        else {
+        let Some(m) = mounted.iter().find(|m| mounts_controllers(m, controllers)) else {
             continue; // a hierarchy nobody mounted (e.g. named, for a daemon)
         };
         let full = if wanted.starts_with('/') {
@@ -180,7 +192,7 @@ pub fn resolve(cgroups_path: Option<&str>, id: &str, file: &str) -> Result<Cgrou
             })?;
         dirs.push(Dir {
             controllers: controllers.to_string(),
-            mount: m.mount,
+            mount: m.mount.clone(),
             path: under_mount.to_string(),
         });
     }
@@ -199,7 +211,7 @@ fn mounts_controllers(m: &Mounted, controllers: &str) -> bool {
 
 impl Cgroup {
     /// The v2 directory (pure v2 or the hybrid `unified` tree).
-    fn v2(&self) -> Option<&Dir> {
+    pub(crate) fn v2(&self) -> Option<&Dir> {
         self.dirs.iter().find(|d| d.is_v2())
     }
 

@@ -72,6 +72,11 @@ pub fn apply(d: &Dir, r: &LinuxResources, here: impl Fn(&str) -> bool, file: &st
             };
             write_file(d, "memory.swap.max", &value, field)?;
         }
+        if m.disable_oom_killer() == Some(true) {
+            crate::explain::warn(
+                "linux.resources.memory.disableOOMKiller is ignored: cgroup v2 cannot turn off the OOM killer",
+            );
+        }
         if m.swappiness().is_some_and(|s| s != 60) {
             return Err(Error::config(
                 file,

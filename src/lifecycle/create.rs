@@ -52,6 +52,8 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// The global `--systemd-cgroup`.
+    pub systemd_cgroup: bool,
     /// `run` in the foreground relays the terminal itself, without a socket.
     pub relay_terminal: bool,
 }
@@ -89,7 +91,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         .transpose()?;
 
     let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy());
-    let cgroup = cgroups::resolve(cgroups_path.as_deref(), &opts.id, &config_file)?;
+    let cgroup = cgroups::resolve(
+        cgroups_path.as_deref(),
+        &opts.id,
+        opts.systemd_cgroup,
+        &config_file,
+    )?;
 
     let mut container = store.create(first_record(&opts.id, &bundle, cgroup)?)?;
     match build(&mut container, &bundle, &plan, opts, filter) {
@@ -407,6 +414,13 @@ pub(super) fn write_pid_file(path: &std::path::Path, pid: Pid) -> Result<()> {
 /// state directory (last, so a crash here can be retried). With
 /// `poststop`, run the poststop hooks once it is gone.
 pub fn destroy(c: Container, poststop: bool) -> Result<()> {
+    if crate::cgroups::freezer::is_frozen(&c.record.cgroup) {
+        // Frozen processes do not die until thawed: kill, then thaw.
+        for pid in cgroups::processes(&c.record.cgroup) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = cgroups::freezer::thaw(&c.record.cgroup);
+    }
     if let Some(init) = c.record.init {
         super::kill_and_wait(&init);
     }

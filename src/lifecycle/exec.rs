@@ -41,12 +41,22 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub pidfd_socket: Option<PathBuf>,
     pub preserve_fds: u32,
+    pub ignore_paused: bool,
 }
 
 pub fn exec(store: &Store, o: &ExecOptions) -> Result<i32> {
     let c = store.read(&o.id)?;
     let init_id = match (c.status(), c.record.init) {
         (Status::Running | Status::Created, Some(init)) => init,
+        // A process born into a frozen cgroup stops at once, so exec would
+        // wait for it until `resume`: only if the caller says so.
+        (Status::Paused, Some(init)) if o.ignore_paused => init,
+        (Status::Paused, _) => {
+            return Err(Error::container(
+                &o.id,
+                "cannot exec: the container is paused (resume it, or use --ignore-paused)",
+            ))
+        }
         (status, _) => {
             return Err(Error::container(
                 &o.id,

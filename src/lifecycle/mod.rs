@@ -220,7 +220,7 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<()> {
     let c = store.lock(id)?;
     let status = c.status();
     let init = match (status, c.record.init) {
-        (Status::Created | Status::Running | Status::Creating, Some(init)) => init,
+        (Status::Created | Status::Running | Status::Paused | Status::Creating, Some(init)) => init,
         _ => {
             return Err(Error::container(
                 id,
@@ -289,7 +289,7 @@ fn processes_in_pid_namespace_of(init: &ProcessId) -> Vec<ProcessId> {
 pub fn ps(store: &Store, id: &str, json: bool) -> Result<String> {
     let c = store.read(id)?;
     let mut pids: Vec<i32> = match (c.status(), c.record.init) {
-        (Status::Running | Status::Created | Status::Creating, Some(init)) => {
+        (Status::Running | Status::Paused | Status::Created | Status::Creating, Some(init)) => {
             let mut v = vec![init.pid];
             v.extend(
                 others_in_container(&c.record.cgroup, &init)
@@ -342,10 +342,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     match c.status() {
         Status::Stopped | Status::Created => {}
         _ if force => {}
-        Status::Running => {
+        Status::Running | Status::Paused => {
             return Err(Error::container(
                 id,
-                "is running: stop it first, or use `delete --force`",
+                format!(
+                    "is {}: stop it first, or use `delete --force`",
+                    c.status().as_str()
+                ),
             ));
         }
         Status::Creating => {
@@ -362,6 +365,30 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         }
     }
     create::destroy(c, true)
+}
+
+/// `pause`: freeze every process of a running (or created) container.
+pub fn pause(store: &Store, id: &str) -> Result<()> {
+    let c = store.lock(id)?;
+    match c.status() {
+        Status::Running | Status::Created => crate::cgroups::freezer::freeze(&c.record.cgroup),
+        s => Err(Error::container(
+            id,
+            format!("cannot be paused: it is {}, not running", s.as_str()),
+        )),
+    }
+}
+
+/// `resume`: let a paused container's processes run again.
+pub fn resume(store: &Store, id: &str) -> Result<()> {
+    let c = store.lock(id)?;
+    match c.status() {
+        Status::Paused => crate::cgroups::freezer::thaw(&c.record.cgroup),
+        s => Err(Error::container(
+            id,
+            format!("cannot be resumed: it is {}, not paused", s.as_str()),
+        )),
+    }
 }
 
 /// `state`: the spec's state JSON.
