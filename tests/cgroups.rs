@@ -1,0 +1,1660 @@
+//! cgroup management: each container gets a directory on every mounted
+//! hierarchy at `linux.cgroupsPath` (absolute, relative to the runtime's own
+//! cgroup, or the id), recorded in the state; `linux.resources.memory` and
+//! `linux.resources.pids` are written there and enforced by the kernel; the
+//! init and exec'd processes are placed in it; a cgroup namespace makes it
+//! the root; `delete` kills what is left and removes it; bad input is refused
+//! naming config.json and the field, leaving nothing behind.
+//!
+//! The host is expected to be hybrid (v1 controllers plus a controller-less
+//! cgroup2 tree at /sys/fs/cgroup/unified). The pure v1 and pure v2 code
+//! paths are exercised by running the runtime in a private mount namespace
+//! whose /sys/fs/cgroup was rearranged first (see [`Layout`]).
+//!
+//! Every cgroup path used here contains the container id, so the harness's
+//! leak census (`cgroup_dirs_matching(id)`) finds anything left behind; a
+//! [`Sweep`] removes it after the container's own cleanup, even on failure.
+//!
+//! Tests named `bug_*` are `#[ignore]`d: they show runtime bugs found while
+//! writing these (see each one's comment); run them with `-- --ignored`.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Cleanup
+// ---------------------------------------------------------------------------
+
+/// Kill whatever is in a cgroup whose path contains `needle`, and remove
+/// every cgroup directory whose name contains it, with any sub-cgroups
+/// below it (deepest first).
+fn sweep_cgroups(needle: &str) {
+    for _ in 0..100 {
+        for (pid, _) in processes_in_cgroups_matching(needle) {
+            send_signal(pid, SIGKILL);
+        }
+        let mut dirs = vec![];
+        let mut todo: Vec<PathBuf> = cgroup_dirs_matching(needle)
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        while let Some(d) = todo.pop() {
+            if let Ok(rd) = fs::read_dir(&d) {
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        todo.push(e.path());
+                    }
+                }
+            }
+            dirs.push(d);
+        }
+        if dirs.is_empty() {
+            return;
+        }
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.as_os_str().len()));
+        for d in &dirs {
+            let _ = fs::remove_dir(d);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "warning: cgroup directories left for {needle}: {:?}",
+        cgroup_dirs_matching(needle)
+    );
+}
+
+/// Runs `sweep_cgroups` when dropped.
+struct Sweep(String);
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        sweep_cgroups(&self.0);
+    }
+}
+
+/// A test container whose cgroups are swept after its own cleanup (the
+/// container's `Drop` runs `delete --force` first: fields drop in order).
+struct Ct {
+    c: Container,
+    _sweep: Sweep,
+}
+
+impl std::ops::Deref for Ct {
+    type Target = Container;
+    fn deref(&self) -> &Container {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Ct {
+    fn deref_mut(&mut self) -> &mut Container {
+        &mut self.c
+    }
+}
+
+/// A container running `args` (hard-linked rootfs; read-only root).
+fn ct(name: &str, args: &[&str]) -> Ct {
+    let c = Container::with_args_linked(name, args);
+    let needle = c.id.clone();
+    Ct {
+        c,
+        _sweep: Sweep(needle),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Spec helpers
+// ---------------------------------------------------------------------------
+
+/// Set `linux.resources` to the default deny-all device rule plus `extra`
+/// (raw `"key": value` fragments, e.g. `"pids":{"limit":10}`).
+fn set_resources(spec: &mut Spec, extra: &str) {
+    spec.device_cgroup_deny_all = false;
+    let sep = if extra.is_empty() { "" } else { "," };
+    spec.linux_extra.push(format!(
+        "\"resources\":{{\"devices\":[{{\"allow\":false,\"access\":\"rwm\"}}]{sep}{extra}}}"
+    ));
+}
+
+fn set_cgroups_path(spec: &mut Spec, path: &str) {
+    spec.linux_extra
+        .push(format!("\"cgroupsPath\":{}", js(path)));
+}
+
+fn drop_namespace(spec: &mut Spec, typ: &str) {
+    let pat = format!("\"type\":{}", js(typ));
+    spec.namespaces.retain(|n| !n.contains(&pat));
+}
+
+/// An absolute cgroupsPath unique to `c`.
+fn abs_path(c: &Container) -> String {
+    format!("/pkcg-{}", c.id)
+}
+
+// ---------------------------------------------------------------------------
+// Reading the host
+// ---------------------------------------------------------------------------
+
+/// True when the host has the v1 memory and pids hierarchies (v1 or hybrid).
+#[track_caller]
+fn v1_memory_and_pids() -> bool {
+    let ok = Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists()
+        && Path::new("/sys/fs/cgroup/pids/cgroup.procs").exists();
+    if !ok {
+        eprintln!(
+            "skipped at {}: no v1 memory and pids hierarchies on this host",
+            std::panic::Location::caller()
+        );
+    }
+    ok
+}
+
+/// (controllers, path) of each line of a /proc/PID/cgroup text.
+fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let _ = f.next()?;
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect()
+}
+
+fn proc_cgroup(pid: i32) -> Vec<(String, String)> {
+    parse_proc_cgroup(&fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default())
+}
+
+/// The path of hierarchy `controllers` in a parsed /proc/PID/cgroup.
+fn path_in<'a>(cg: &'a [(String, String)], controllers: &str) -> Option<&'a str> {
+    cg.iter()
+        .find(|(c, _)| c == controllers)
+        .map(|(_, p)| p.as_str())
+}
+
+/// The hierarchies of the test process (and so of the runtime it starts)
+/// that are mounted under /sys/fs/cgroup, as (controllers, own path).
+fn mounted_own_hierarchies() -> Vec<(String, String)> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mounts: Vec<(bool, Vec<String>)> = vec![];
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mp = left.split(' ').nth(4).unwrap_or("");
+        let mut r = right.split(' ');
+        let v2 = match r.next() {
+            Some("cgroup") => false,
+            Some("cgroup2") => true,
+            _ => continue,
+        };
+        if !mp.starts_with("/sys/fs/cgroup") {
+            continue;
+        }
+        let opts = r
+            .nth(1)
+            .unwrap_or("")
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        mounts.push((v2, opts));
+    }
+    parse_proc_cgroup(&fs::read_to_string("/proc/self/cgroup").unwrap_or_default())
+        .into_iter()
+        .filter(|(ctl, _)| {
+            mounts.iter().any(|(v2, opts)| {
+                if ctl.is_empty() {
+                    *v2
+                } else {
+                    !*v2 && ctl.split(',').all(|c| opts.iter().any(|o| o == c))
+                }
+            })
+        })
+        .collect()
+}
+
+/// One entry of `cgroup.dirs` in the container's state.json.
+#[derive(Debug, Clone)]
+struct Rec {
+    controllers: String,
+    mount: PathBuf,
+    path: String,
+}
+
+impl Rec {
+    fn host_dir(&self) -> PathBuf {
+        self.mount.join(self.path.trim_start_matches('/'))
+    }
+}
+
+/// The container's recorded cgroup directories (from `<root>/<id>/state.json`).
+#[track_caller]
+fn recorded(c: &Container) -> Vec<Rec> {
+    let file = c.root.join(&c.id).join("state.json");
+    let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    let start = text
+        .find("\"dirs\"")
+        .unwrap_or_else(|| panic!("no cgroup.dirs in {}:\n{text}", file.display()));
+    let rest = &text[start..];
+    let slice = &rest[..rest.find(']').unwrap_or(rest.len())];
+    let ctl = json_fields(slice, "controllers");
+    let mnt = json_fields(slice, "mount");
+    let path = json_fields(slice, "path");
+    assert!(
+        ctl.len() == mnt.len() && mnt.len() == path.len(),
+        "unexpected cgroup.dirs shape: {slice}"
+    );
+    ctl.into_iter()
+        .zip(mnt)
+        .zip(path)
+        .map(|((controllers, mount), path)| Rec {
+            controllers,
+            mount: PathBuf::from(mount),
+            path,
+        })
+        .collect()
+}
+
+#[track_caller]
+fn rec_of<'a>(recs: &'a [Rec], controllers: &str) -> &'a Rec {
+    recs.iter()
+        .find(|r| r.controllers == controllers)
+        .unwrap_or_else(|| panic!("no {controllers:?} hierarchy recorded: {recs:?}"))
+}
+
+#[track_caller]
+fn read_trim(p: &Path) -> String {
+    fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+/// The value after `key ` in a "key value" lines file (memory.oom_control,
+/// pids.events).
+fn kv(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok())?
+    })
+}
+
+/// Assert the cgroup directories and processes of `c` are all gone.
+#[track_caller]
+fn assert_no_cgroup_left(c: &Container, recs: &[Rec]) {
+    let dirs = cgroup_dirs_matching(&c.id);
+    let still: Vec<String> = recs
+        .iter()
+        .filter(|r| r.host_dir().exists())
+        .map(|r| r.host_dir().display().to_string())
+        .collect();
+    let mut procs = vec![];
+    wait_until(Duration::from_secs(3), || {
+        procs = processes_in_cgroups_matching(&c.id);
+        procs.is_empty()
+    });
+    assert!(
+        dirs.is_empty() && still.is_empty() && procs.is_empty(),
+        "container {} left cgroup traces:\n  dirs named after it: {dirs:?}\n  recorded dirs still there: {still:?}\n  processes in them: {procs:?}",
+        c.id
+    );
+}
+
+/// Assert a refused create left nothing: no state entry, no cgroup, no
+/// process.
+#[track_caller]
+fn assert_nothing_left(c: &Container) {
+    assert_no_cgroup_left(c, &[]);
+    c.assert_no_traces();
+}
+
+fn alive(pid: i32) -> bool {
+    matches!(stat_state_ppid(pid).0, Some(s) if s != 'Z')
+}
+
+// ---------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------
+
+#[test]
+fn memory_and_pids_limits_are_written_and_read_back() {
+    if !v1_memory_and_pids() {
+        return;
+    }
+    let memsw = Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    let mut files = vec![
+        "memory/memory.limit_in_bytes",
+        "memory/memory.soft_limit_in_bytes",
+        "memory/memory.swappiness",
+        "pids/pids.max",
+    ];
+    if memsw {
+        files.push("memory/memory.memsw.limit_in_bytes");
+    }
+    let script = format!(
+        "for f in {}; do echo \"$f=$(cat /sys/fs/cgroup/$f)\"; done; grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control; echo END; exec sleep 1000",
+        files.join(" ")
+    );
+    let mut c = ct("cg_limits", &["sh", "-c", &script]);
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    let swap = if memsw { ",\"swap\":67108864" } else { "" };
+    set_resources(
+        &mut c.spec,
+        &format!("\"memory\":{{\"limit\":33554432,\"reservation\":16777216{swap},\"swappiness\":10,\"disableOOMKiller\":true}},\"pids\":{{\"limit\":42}}"),
+    );
+    let mut want = vec![
+        ("memory/memory.limit_in_bytes", (32 * MIB).to_string()),
+        ("memory/memory.soft_limit_in_bytes", (16 * MIB).to_string()),
+        ("memory/memory.swappiness", "10".to_string()),
+        ("pids/pids.max", "42".to_string()),
+    ];
+    if memsw {
+        want.push(("memory/memory.memsw.limit_in_bytes", (64 * MIB).to_string()));
+    }
+    c.create_and_start();
+    let out = c.wait_stdout("END", SHORT);
+
+    // Inside, through the container's cgroup mount.
+    for (f, v) in &want {
+        assert!(
+            out.lines().any(|l| l == format!("{f}={v}")),
+            "inside, {f} is not {v}:\n{out}"
+        );
+    }
+    assert!(
+        out.lines().any(|l| l == "oom_kill_disable 1"),
+        "inside, disableOOMKiller not applied:\n{out}"
+    );
+
+    // On the host, under the recorded path.
+    let recs = recorded(&c);
+    for (f, v) in &want {
+        let (hier, file) = f.split_once('/').unwrap();
+        let r = rec_of(&recs, hier);
+        assert_eq!(r.path, path, "{hier} recorded at the wrong path");
+        assert_eq!(
+            r.mount,
+            Path::new("/sys/fs/cgroup").join(hier),
+            "{hier} mount"
+        );
+        assert_eq!(&read_trim(&r.host_dir().join(file)), v, "host {f}");
+    }
+    let oom = read_trim(
+        &rec_of(&recs, "memory")
+            .host_dir()
+            .join("memory.oom_control"),
+    );
+    assert_eq!(
+        kv(&oom, "oom_kill_disable"),
+        Some(1),
+        "host oom_control: {oom}"
+    );
+
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+}
+
+#[test]
+fn minus_one_means_no_limit() {
+    if !v1_memory_and_pids() {
+        return;
+    }
+    let mut c = ct(
+        "cg_unlimited",
+        &[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
+        ],
+    );
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(
+        &mut c.spec,
+        "\"memory\":{\"limit\":-1,\"reservation\":-1},\"pids\":{\"limit\":-1}",
+    );
+    let o = c.run_fg();
+    o.assert_ok();
+    // The value of an unlimited v1 memory cgroup, as the host's root shows.
+    let unlimited = read_trim(Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes"));
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        vec![unlimited.as_str(), "max", unlimited.as_str()],
+        "{}",
+        o.describe()
+    );
+    assert_no_cgroup_left(&c, &[]);
+}
+
+/// A program that holds 64 MB (a shell variable filled from a pipe), then
+/// says how much it holds.
+const HOG: &str = "x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo survived ${#x}";
+
+#[test]
+fn memory_hog_is_oom_killed_at_its_limit() {
+    if !v1_memory_and_pids() {
+        return;
+    }
+    // Control: under a roomy limit the hog really holds its 64 MB.
+    let mut roomy = ct("cg_hog_roomy", &["sh", "-c", HOG]);
+    let path = abs_path(&roomy);
+    set_cgroups_path(&mut roomy.spec, &path);
+    set_resources(&mut roomy.spec, "\"memory\":{\"limit\":536870912}");
+    let o = roomy.run_fg();
+    assert_eq!(o.code(), Some(0), "{}", o.describe());
+    assert_eq!(o.stdout.trim(), "survived 64000000", "{}", o.describe());
+
+    // 32 MiB: the kernel kills it; `run` reports the SIGKILL as 137.
+    let mut c = ct("cg_hog", &["sh", "-c", HOG]);
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(&mut c.spec, "\"memory\":{\"limit\":33554432}");
+    let o = c.run_fg();
+    assert_eq!(
+        o.code(),
+        Some(137),
+        "a 64 MB hog under a 32 MiB limit was not SIGKILLed:\n{}",
+        o.describe()
+    );
+    assert!(!o.stdout.contains("survived"), "{}", o.describe());
+    assert_no_cgroup_left(&c, &[]);
+}
+
+#[test]
+fn oom_kill_is_counted_in_the_containers_cgroup() {
+    if !v1_memory_and_pids() {
+        return;
+    }
+    let script = format!(
+        "({HOG}); echo \"hog exit $?\"; grep -w oom_kill /sys/fs/cgroup/memory/memory.oom_control; echo END; exec sleep 1000"
+    );
+    let mut c = ct("cg_oomcount", &["sh", "-c", &script]);
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(&mut c.spec, "\"memory\":{\"limit\":33554432}");
+    c.create_and_start();
+    let out = c.wait_stdout("END", Duration::from_secs(30));
+    assert!(
+        out.lines().any(|l| l == "hog exit 137"),
+        "the hog was not SIGKILLed:\n{out}"
+    );
+    assert!(!out.contains("survived"), "{out}");
+    let inside = out
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(
+        inside.is_some_and(|n| n >= 1),
+        "inside, memory.oom_control counts no oom_kill:\n{out}"
+    );
+    let recs = recorded(&c);
+    let mem = rec_of(&recs, "memory").host_dir();
+    let oom = read_trim(&mem.join("memory.oom_control"));
+    assert!(
+        kv(&oom, "oom_kill").is_some_and(|n| n >= 1),
+        "host {}: {oom}",
+        mem.display()
+    );
+    let max_usage: u64 = read_trim(&mem.join("memory.max_usage_in_bytes"))
+        .parse()
+        .unwrap();
+    assert!(
+        max_usage <= 32 * MIB,
+        "usage peaked at {max_usage}, above the 32 MiB limit"
+    );
+    // The container lives on: only the hog died.
+    assert_eq!(c.status(), "running");
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+}
+
+#[test]
+fn fork_loop_stops_at_the_pids_limit() {
+    if !v1_memory_and_pids() {
+        return;
+    }
+    // The init (1) and the subshell (1) leave room for 8 sleeps under 10.
+    // busybox sh gives up on its first failed fork, so the subshell ends.
+    let script = "(i=0; while [ $i -lt 30 ]; do sleep 1000 & i=$((i+1)); echo \"started $i\"; done); echo \"loop ended\"; echo END; exec sleep 1000";
+    let mut c = ct("cg_pids", &["sh", "-c", script]);
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(&mut c.spec, "\"pids\":{\"limit\":10}");
+    let init = c.create_and_start();
+    let out = c.wait_stdout("END", SHORT);
+    let started = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("started "))
+        .filter_map(|n| n.parse::<u32>().ok())
+        .max()
+        .unwrap_or(0);
+    let err = c.container_stderr();
+    assert!(
+        err.contains("can't fork") || err.contains("Resource temporarily unavailable"),
+        "no fork failed: stdout {out:?} stderr {err:?}"
+    );
+    assert_eq!(
+        started, 8,
+        "under pids.max 10 the init and the subshell leave room for exactly 8 sleeps:\n{out}"
+    );
+    let recs = recorded(&c);
+    let pids = rec_of(&recs, "pids").host_dir();
+    let events = read_trim(&pids.join("pids.events"));
+    assert!(
+        kv(&events, "max").is_some_and(|n| n >= 1),
+        "host pids.events records no refused fork: {events}"
+    );
+    // Who is in the cgroup now: the init and its 8 sleeps.
+    let members: Vec<i32> = read_trim(&pids.join("cgroup.procs"))
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    assert_eq!(
+        members.len(),
+        9,
+        "cgroup.procs: {members:?} (pids.current {})",
+        read_trim(&pids.join("pids.current"))
+    );
+    assert!(members.contains(&init), "init {init} not in {members:?}");
+    let sleeps = members
+        .iter()
+        .filter(|p| {
+            fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default() == b"sleep\x001000\x00"
+        })
+        .count();
+    assert_eq!(sleeps, 9, "members {members:?}"); // the init exec'd sleep too
+    assert_eq!(read_trim(&pids.join("pids.max")), "10");
+
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+    for p in members {
+        assert!(!alive(p), "process {p} of the container survived delete");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Placement and the cgroup namespace
+// ---------------------------------------------------------------------------
+
+/// Assert the recorded hierarchies are exactly the mounted ones, at
+/// `want_path(own path)`, existing on the host, and that `pid` is in each.
+#[track_caller]
+fn assert_placed(c: &Container, pid: i32, want_path: impl Fn(&str) -> String) -> Vec<Rec> {
+    let recs = recorded(c);
+    let own = mounted_own_hierarchies();
+    assert!(!own.is_empty(), "no cgroup hierarchy mounted on this host?");
+    let mut got: Vec<&str> = recs.iter().map(|r| r.controllers.as_str()).collect();
+    let mut expected: Vec<&str> = own.iter().map(|(c, _)| c.as_str()).collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "recorded hierarchies vs mounted ones");
+    let host = proc_cgroup(pid);
+    for (ctl, own_path) in &own {
+        let r = rec_of(&recs, ctl);
+        let want = want_path(own_path);
+        assert_eq!(r.path, want, "recorded path of {ctl:?}");
+        assert!(
+            r.host_dir().is_dir(),
+            "{} does not exist",
+            r.host_dir().display()
+        );
+        assert_eq!(
+            path_in(&host, ctl),
+            Some(want.as_str()),
+            "host /proc/{pid}/cgroup, hierarchy {ctl:?}: {host:?}"
+        );
+        let procs = fs::read_to_string(r.host_dir().join("cgroup.procs")).unwrap_or_default();
+        assert!(
+            procs.lines().any(|l| l.trim() == pid.to_string()),
+            "{} does not list {pid}: {procs:?}",
+            r.host_dir().display()
+        );
+    }
+    recs
+}
+
+#[test]
+fn cgroup_namespace_shows_root_inside_and_the_path_on_the_host() {
+    let mut c = ct(
+        "cg_ns",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; echo END; exec sleep 1000",
+        ],
+    );
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    let pid = c.create_and_start();
+    let out = c.wait_stdout("END", SHORT);
+    let recs = assert_placed(&c, pid, |_| path.clone());
+    let inside = parse_proc_cgroup(out.split("END").next().unwrap());
+    assert_eq!(
+        inside.len(),
+        proc_cgroup(pid).len(),
+        "inside /proc/self/cgroup:\n{out}"
+    );
+    for (ctl, p) in &inside {
+        assert_eq!(
+            p, "/",
+            "hierarchy {ctl:?} not rooted at the container:\n{out}"
+        );
+    }
+    // The init is in a cgroup namespace of its own.
+    assert_ne!(
+        ns_link(&pid.to_string(), "cgroup"),
+        ns_link("self", "cgroup")
+    );
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+}
+
+#[test]
+fn without_a_cgroup_namespace_the_host_path_shows() {
+    let mut c = ct(
+        "cg_nons",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; echo END; exec sleep 1000",
+        ],
+    );
+    drop_namespace(&mut c.spec, "cgroup");
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    let pid = c.create_and_start();
+    let out = c.wait_stdout("END", SHORT);
+    let recs = assert_placed(&c, pid, |_| path.clone());
+    let inside = parse_proc_cgroup(out.split("END").next().unwrap());
+    assert_eq!(inside, proc_cgroup(pid), "inside vs host view");
+    for r in &recs {
+        assert_eq!(
+            path_in(&inside, &r.controllers),
+            Some(path.as_str()),
+            "inside, hierarchy {:?}:\n{out}",
+            r.controllers
+        );
+    }
+    assert_eq!(
+        ns_link(&pid.to_string(), "cgroup"),
+        ns_link("self", "cgroup")
+    );
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+}
+
+#[test]
+fn relative_path_lands_under_the_runtimes_own_cgroup() {
+    let mut c = ct("cg_rel", &["sleep", "1000"]);
+    let rel = format!("pkrel-{}", c.id);
+    set_cgroups_path(&mut c.spec, &rel);
+    let pid = c.create_and_start();
+    let join = |own: &str| format!("{}/{rel}", own.trim_end_matches('/'));
+    let recs = assert_placed(&c, pid, join);
+    // Here the memory hierarchy puts this shell somewhere other than "/".
+    let own = mounted_own_hierarchies();
+    let nested: Vec<&(String, String)> = own.iter().filter(|(_, p)| p != "/").collect();
+    for (ctl, own_path) in &nested {
+        let r = rec_of(&recs, ctl);
+        assert!(
+            r.path.starts_with(&format!("{own_path}/")),
+            "{ctl:?}: {} is not under the runtime's own {own_path}",
+            r.path
+        );
+    }
+    if nested.is_empty() {
+        eprintln!("note: the runtime's own cgroup is / everywhere; relative equals absolute here");
+    }
+    // A plain delete of a running container is refused, and keeps the cgroup.
+    c.delete(false).assert_fail();
+    for r in &recs {
+        assert!(
+            r.host_dir().is_dir(),
+            "{} removed by a refused delete",
+            r.host_dir().display()
+        );
+    }
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+    // Its own cgroups are still there.
+    for (ctl, own_path) in &own {
+        let r = rec_of(&recs, ctl);
+        let dir = r.mount.join(own_path.trim_start_matches('/'));
+        assert!(
+            dir.is_dir(),
+            "delete removed the runtime's own {}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn empty_path_is_the_id_relative_to_the_runtimes_cgroup() {
+    let mut c = ct("cg_default", &["sleep", "1000"]);
+    set_cgroups_path(&mut c.spec, "");
+    let id = c.id.clone();
+    let pid = c.create_and_start();
+    let recs = assert_placed(&c, pid, |own| format!("{}/{id}", own.trim_end_matches('/')));
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+}
+
+#[test]
+fn no_cgroups_path_is_the_id_relative_to_the_runtimes_cgroup() {
+    let c = ct("cg_nopath", &["sleep", "1000"]);
+    let id = c.id.clone();
+    let pid = c.create_and_start();
+    let recs = assert_placed(&c, pid, |own| format!("{}/{id}", own.trim_end_matches('/')));
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+}
+
+#[test]
+fn an_execd_process_is_in_the_containers_cgroup() {
+    let mut c = ct("cg_exec", &["sleep", "1000"]);
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    let init = c.create_and_start();
+    let pf = c.dir.join("exec.pid");
+    let pfs = pf.to_string_lossy().to_string();
+    c.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        &pfs,
+        &c.id,
+        "sleep",
+        "999",
+    ])
+    .assert_ok();
+    let pid: i32 = read_trim(&pf).parse().expect("pid file");
+    assert_eq!(
+        fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
+        b"sleep\x00999\x00"
+    );
+    let recs = assert_placed(&c, pid, |_| path.clone());
+    assert_eq!(proc_cgroup(pid), proc_cgroup(init), "exec'd vs init");
+    // It joined the init's cgroup namespace too: it sees "/" everywhere.
+    let o = c.rt(&["exec", &c.id, "cat", "/proc/self/cgroup"]);
+    o.assert_ok();
+    let inside = parse_proc_cgroup(&o.stdout);
+    assert!(!inside.is_empty(), "{}", o.describe());
+    for (ctl, p) in &inside {
+        assert_eq!(p, "/", "exec'd process sees {ctl:?} at {p}:\n{}", o.stdout);
+    }
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+    assert!(!alive(pid), "exec'd process {pid} survived delete --force");
+}
+
+#[test]
+fn the_cgroup_mount_shows_the_containers_own_directory() {
+    if !v1_memory_and_pids() {
+        return;
+    }
+    let mut c = ct(
+        "cg_view",
+        &[
+            "sh",
+            "-c",
+            "echo procs; cat /sys/fs/cgroup/pids/cgroup.procs; echo limit $(cat /sys/fs/cgroup/pids/pids.max); if mkdir /sys/fs/cgroup/pids/x 2>/dev/null; then echo MADE; else echo REFUSED; fi; echo END",
+        ],
+    );
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(&mut c.spec, "\"pids\":{\"limit\":77}");
+    let o = c.run_fg();
+    o.assert_ok();
+    let procs: Vec<&str> = o
+        .stdout
+        .split("procs\n")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .take_while(|l| !l.starts_with("limit"))
+        .collect();
+    // Only the container's own processes (in its pid namespace: the init
+    // and cat), not the host's hundreds.
+    assert!(
+        procs.contains(&"1") && procs.len() <= 3,
+        "cgroup.procs seen inside: {procs:?}\n{}",
+        o.describe()
+    );
+    assert!(o.stdout.contains("limit 77\n"), "{}", o.describe());
+    assert!(o.stdout.contains("REFUSED\n"), "{}", o.describe());
+    assert_no_cgroup_left(&c, &[]);
+}
+
+// ---------------------------------------------------------------------------
+// Removal
+// ---------------------------------------------------------------------------
+
+#[test]
+fn delete_force_kills_extra_processes_without_a_pid_namespace() {
+    // No pid namespace: killing the init does not take its children or an
+    // exec'd process with it; only the cgroup knows them.
+    let mut c = ct(
+        "cg_delf",
+        &[
+            "sh",
+            "-c",
+            "sleep 1001 & sleep 1002 & echo END; exec sleep 1000",
+        ],
+    );
+    drop_namespace(&mut c.spec, "pid");
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    let init = c.create_and_start();
+    c.wait_stdout("END", SHORT);
+    let pf = c.dir.join("exec.pid");
+    let pfs = pf.to_string_lossy().to_string();
+    c.rt(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        &pfs,
+        &c.id,
+        "sleep",
+        "1003",
+    ])
+    .assert_ok();
+    let execd: i32 = read_trim(&pf).parse().expect("pid file");
+    let recs = recorded(&c);
+    let first = recs[0].host_dir();
+    let mut members = vec![];
+    wait_until(SHORT, || {
+        members = fs::read_to_string(first.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse::<i32>().ok())
+            .collect();
+        members.len() >= 4
+    });
+    assert_eq!(members.len(), 4, "{}: {members:?}", first.display());
+    assert!(members.contains(&init) && members.contains(&execd));
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+    for p in members {
+        assert!(!alive(p), "process {p} survived delete --force");
+    }
+    assert!(c.root_entries_for_id().is_empty());
+}
+
+#[test]
+fn delete_of_a_stopped_container_kills_what_its_init_left_behind() {
+    let mut c = ct(
+        "cg_delstopped",
+        &["sh", "-c", "sleep 1000 & echo \"bg $!\""],
+    );
+    drop_namespace(&mut c.spec, "pid");
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    c.create_and_start();
+    c.wait_status("stopped", SHORT);
+    let out = c.wait_stdout("bg ", SHORT);
+    let bg: i32 = out
+        .trim()
+        .strip_prefix("bg ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{out:?}"));
+    let recs = recorded(&c);
+    assert!(alive(bg), "the background sleep {bg} is gone already");
+    for r in &recs {
+        assert_eq!(
+            path_in(&proc_cgroup(bg), &r.controllers),
+            Some(path.as_str()),
+            "left-behind process {bg} is not in the container's cgroup"
+        );
+    }
+    let o = c.delete(false);
+    o.assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+    assert!(!alive(bg), "process {bg} survived delete");
+    c.assert_no_traces();
+}
+
+#[test]
+fn a_failed_create_leaves_no_cgroup() {
+    if !v1_memory_and_pids() {
+        return;
+    }
+    // A prestart hook runs once the cgroup exists: it copies the limit from
+    // the host, then fails the create.
+    let mut c = ct("cg_failhook", &["sleep", "1000"]);
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(&mut c.spec, "\"memory\":{\"limit\":33554432}");
+    let seen = c.dir.join("seen-by-hook");
+    let script = format!(
+        "cat /sys/fs/cgroup/memory{path}/memory.limit_in_bytes > {}; exit 3",
+        seen.display()
+    );
+    c.spec
+        .hooks
+        .push(("prestart".into(), sh_hook(&script, None)));
+    c.create().assert_fail();
+    assert_eq!(
+        fs::read_to_string(&seen).unwrap_or_default().trim(),
+        (32 * MIB).to_string(),
+        "the hook did not find the container's cgroup with its limit"
+    );
+    assert_nothing_left(&c);
+
+    // The init fails to mount a bind source that does not exist.
+    let mut c = ct("cg_failmount", &["sleep", "1000"]);
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(&mut c.spec, "\"pids\":{\"limit\":20}");
+    let missing = format!("/nonexistent-{}", c.id);
+    c.spec
+        .mounts
+        .push(mount_json("/mnt", "bind", &missing, &["bind"]));
+    let o = c.create();
+    o.assert_fail();
+    assert_nothing_left(&c);
+
+    // And `run` the same way.
+    let o = c.run_fg();
+    o.assert_fail();
+    assert_nothing_left(&c);
+}
+
+// ---------------------------------------------------------------------------
+// Bad input
+// ---------------------------------------------------------------------------
+
+/// `create` with `setup` applied must fail naming config.json and each of
+/// `needles`, leaving nothing.
+#[track_caller]
+fn refused(name: &str, setup: impl FnOnce(&mut Spec, &str), needles: &[&str]) {
+    let mut c = ct(name, &["sleep", "1000"]);
+    let id = c.id.clone();
+    setup(&mut c.spec, &id);
+    let o = c.create();
+    o.assert_fail();
+    o.assert_stderr_contains("config.json");
+    for n in needles {
+        o.assert_stderr_contains(n);
+    }
+    assert_nothing_left(&c);
+    assert!(
+        c.root_entries().is_empty(),
+        "state root not empty: {:?}",
+        c.root_entries()
+    );
+}
+
+#[test]
+fn negative_memory_limit_is_refused() {
+    refused(
+        "cg_bad_mem",
+        |s, id| {
+            set_cgroups_path(s, &format!("/pkcg-{id}"));
+            set_resources(s, "\"memory\":{\"limit\":-2}");
+        },
+        &[
+            "linux.resources.memory.limit",
+            "a limit must be positive, or -1 for none",
+        ],
+    );
+}
+
+#[test]
+fn negative_memory_reservation_is_refused() {
+    // The limit is written first, so the cgroup exists when this is found.
+    refused(
+        "cg_bad_res",
+        |s, id| {
+            set_cgroups_path(s, &format!("/pkcg-{id}"));
+            set_resources(s, "\"memory\":{\"limit\":33554432,\"reservation\":-7}");
+        },
+        &[
+            "linux.resources.memory.reservation",
+            "a limit must be positive, or -1 for none",
+        ],
+    );
+}
+
+#[test]
+fn negative_pids_limit_is_refused() {
+    refused(
+        "cg_bad_pids",
+        |s, id| {
+            set_cgroups_path(s, &format!("/pkcg-{id}"));
+            set_resources(s, "\"pids\":{\"limit\":-5}");
+        },
+        &[
+            "linux.resources.pids.limit",
+            "a limit must be positive, or -1 for none",
+        ],
+    );
+}
+
+#[test]
+fn swappiness_above_100_is_refused() {
+    refused(
+        "cg_bad_swappiness",
+        |s, id| {
+            set_cgroups_path(s, &format!("/pkcg-{id}"));
+            set_resources(s, "\"memory\":{\"swappiness\":101}");
+        },
+        &["linux.resources.memory.swappiness", "101"],
+    );
+}
+
+#[test]
+fn dotdot_in_cgroups_path_is_refused() {
+    refused(
+        "cg_bad_dotdot",
+        |s, id| set_cgroups_path(s, &format!("/pkcg-{id}/../pkcg-{id}-up")),
+        &["linux.cgroupsPath", "..", "must not contain"],
+    );
+    refused(
+        "cg_bad_dotdot_rel",
+        |s, id| set_cgroups_path(s, &format!("../pkcg-{id}")),
+        &["linux.cgroupsPath", "must not contain"],
+    );
+}
+
+#[test]
+fn systemd_slice_path_without_systemd_cgroup_is_refused() {
+    refused(
+        "cg_bad_slice",
+        |s, id| set_cgroups_path(s, &format!("system.slice:pkcg:{id}")),
+        &["linux.cgroupsPath", "--systemd-cgroup"],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Pure v1 and pure v2 hosts, stood for by a private mount namespace
+// ---------------------------------------------------------------------------
+
+/// A mount namespace whose /sys/fs/cgroup was rearranged by `prep`, held
+/// open by a `sleep`; runtime commands run inside it through `nsenter`.
+/// Dropping it runs `delete --force` inside (its record names the layout's
+/// mounts), then ends the holder. Drop it before the container.
+struct Layout {
+    holder: Child,
+    root: PathBuf,
+    id: String,
+    /// The holder's namespaces the runtime joins (`nsenter` flags).
+    joins: &'static [&'static str],
+}
+
+impl Layout {
+    fn new(c: &Container, prep: &str) -> Layout {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!("{prep} && echo ready && exec sleep 1000"));
+        Self::hold(c, cmd, &["-m"], prep)
+    }
+
+    /// A pure v2 layout in a cgroup namespace whose root is `sandbox` (a
+    /// cgroup v2 directory on the host): the holder moves itself there,
+    /// then makes the namespaces and mounts a fresh cgroup2, which shows
+    /// only the sandbox. The holder stays in the sandbox's root cgroup.
+    fn in_sandbox(c: &Container, sandbox: &Path) -> Layout {
+        let inner = format!("{PURE_V2} && echo ready && exec sleep 1000");
+        let script = format!(
+            "echo $$ > {}/cgroup.procs && exec unshare -C -m --propagation private sh -c '{inner}'",
+            sandbox.display()
+        );
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &script]);
+        Self::hold(c, cmd, &["-m", "-C"], &script)
+    }
+
+    fn hold(c: &Container, mut cmd: Command, joins: &'static [&'static str], what: &str) -> Layout {
+        let mut holder = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn the layout's holder (util-linux unshare)");
+        let mut line = String::new();
+        let mut r = std::io::BufReader::new(holder.stdout.take().unwrap());
+        let _ = r.read_line(&mut line);
+        if line.trim() != "ready" {
+            let _ = holder.kill();
+            let _ = holder.wait();
+            panic!("could not make the cgroup layout with {what:?}");
+        }
+        Layout {
+            holder,
+            root: c.root.clone(),
+            id: c.id.clone(),
+            joins,
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        self.holder.id() as i32
+    }
+
+    fn nsenter(&self, root: &Path) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t")
+            .arg(self.holder.id().to_string())
+            .args(self.joins)
+            .arg("--")
+            .arg(bin())
+            .arg("--root")
+            .arg(root);
+        cmd
+    }
+
+    /// `BIN --root ROOT args` in the layout; also the stdout file, which a
+    /// created container inherits.
+    fn rt(&self, c: &Container, args: &[&str]) -> (Out, PathBuf) {
+        let (_, o, e) = c.command(&[]);
+        let mut cmd = self.nsenter(&c.root);
+        cmd.args(args)
+            .current_dir(&c.bundle)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&o).unwrap())
+            .stderr(fs::File::create(&e).unwrap());
+        let what = format!(
+            "nsenter -t {} {} -- {} --root {} {}",
+            self.holder.id(),
+            self.joins.join(" "),
+            bin(),
+            c.root.display(),
+            args.join(" ")
+        );
+        (finish(cmd, &what, &o, &e), o)
+    }
+
+    /// create + start in the layout; returns the container's stdout file
+    /// and the init's pid.
+    #[track_caller]
+    fn create_and_start(&self, c: &Container) -> (PathBuf, i32) {
+        c.write_config_now();
+        let b = c.bundle_str();
+        let (o, out) = self.rt(c, &["create", "--bundle", &b, &c.id]);
+        o.assert_ok();
+        self.rt(c, &["start", &c.id]).0.assert_ok();
+        let (st, _) = self.rt(c, &["state", &c.id]);
+        st.assert_ok();
+        let pid = json_field(&st.stdout, "pid")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {}", st.stdout));
+        (out, pid)
+    }
+}
+
+impl Drop for Layout {
+    fn drop(&mut self) {
+        let mut cmd = self.nsenter(&self.root);
+        cmd.args(["delete", "--force", &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Ok(mut ch) = cmd.spawn() {
+            let start = Instant::now();
+            while ch.try_wait().ok().flatten().is_none() {
+                if start.elapsed() > Duration::from_secs(20) {
+                    let _ = ch.kill();
+                    let _ = ch.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+#[track_caller]
+fn wait_file_contains(p: &Path, needle: &str) -> String {
+    let mut s = String::new();
+    let ok = wait_until(SHORT, || {
+        s = fs::read_to_string(p).unwrap_or_default();
+        s.contains(needle)
+    });
+    assert!(ok, "{} never showed {needle:?}: {s:?}", p.display());
+    s
+}
+
+const PURE_V2: &str = "umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup";
+
+/// Where the host shows the cgroup2 tree: /sys/fs/cgroup/unified on a
+/// hybrid host, /sys/fs/cgroup on a pure v2 one.
+fn host_v2_mount() -> PathBuf {
+    if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        PathBuf::from("/sys/fs/cgroup/unified")
+    } else {
+        PathBuf::from("/sys/fs/cgroup")
+    }
+}
+
+#[test]
+fn pure_v2_places_roots_and_removes_the_cgroup() {
+    let mut c = ct(
+        "cg_purev2",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; echo procs; cat /sys/fs/cgroup/cgroup.procs; grep ' /sys/fs/cgroup' /proc/self/mountinfo; echo END; exec sleep 1000",
+        ],
+    );
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    let l = Layout::new(&c, PURE_V2);
+    let (out_file, pid) = l.create_and_start(&c);
+    let out = wait_file_contains(&out_file, "END");
+
+    let recs = recorded(&c);
+    assert_eq!(recs.len(), 1, "pure v2 has one hierarchy: {recs:?}");
+    let r = &recs[0];
+    assert_eq!(r.controllers, "");
+    assert_eq!(r.mount, Path::new("/sys/fs/cgroup"));
+    assert_eq!(r.path, path);
+    let host_dir = host_v2_mount().join(path.trim_start_matches('/'));
+    assert!(host_dir.is_dir(), "{} missing", host_dir.display());
+    let procs = read_trim(&host_dir.join("cgroup.procs"));
+    assert!(
+        procs.lines().any(|l| l == pid.to_string()),
+        "init {pid} not in {}: {procs:?}",
+        host_dir.display()
+    );
+    let host = proc_cgroup(pid);
+    assert_eq!(path_in(&host, ""), Some(path.as_str()), "{host:?}");
+
+    // Inside: its own cgroup is the root, and the mount shows only it.
+    let (cg_text, rest) = out.split_once("procs\n").unwrap();
+    let inside = parse_proc_cgroup(cg_text);
+    assert_eq!(path_in(&inside, ""), Some("/"), "inside:\n{out}");
+    let inner_procs: Vec<&str> = rest.lines().take_while(|l| !l.contains(" - ")).collect();
+    assert!(
+        inner_procs.contains(&"1") && inner_procs.len() <= 3,
+        "cgroup.procs inside: {inner_procs:?}\n{out}"
+    );
+    let mnt = rest
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup"))
+        .unwrap_or_else(|| panic!("no /sys/fs/cgroup mount inside:\n{out}"));
+    assert!(mnt.contains(" - cgroup2 "), "{mnt}");
+
+    let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
+    d.assert_ok();
+    assert!(
+        !host_dir.exists(),
+        "{} left after delete",
+        host_dir.display()
+    );
+    assert_no_cgroup_left(&c, &[]);
+    assert!(c.root_entries_for_id().is_empty());
+}
+
+#[test]
+fn pure_v2_without_the_memory_controller_refuses_a_memory_limit() {
+    let mut c = ct(
+        "cg_purev2_mem",
+        &["sh", "-c", "cat /sys/fs/cgroup/memory.max"],
+    );
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(&mut c.spec, "\"memory\":{\"limit\":33554432}");
+    let offered =
+        fs::read_to_string(host_v2_mount().join("cgroup.controllers")).unwrap_or_default();
+    let l = Layout::new(&c, PURE_V2);
+    c.write_config_now();
+    let b = c.bundle_str();
+    let (o, _) = l.rt(&c, &["run", "--bundle", &b, &c.id]);
+    if offered.split_whitespace().any(|x| x == "memory") {
+        // A v2 tree with memory: the limit is applied as memory.max.
+        o.assert_ok();
+        assert_eq!(o.stdout.trim(), (32 * MIB).to_string(), "{}", o.describe());
+    } else {
+        o.assert_fail();
+        o.assert_stderr_contains("config.json");
+        o.assert_stderr_contains("linux.resources.memory");
+        o.assert_stderr_contains("memory cgroup controller");
+    }
+    drop(l);
+    assert_nothing_left(&c);
+}
+
+#[test]
+fn pure_v1_applies_limits_and_removes_the_cgroup() {
+    if !Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() || !v1_memory_and_pids() {
+        eprintln!("skipped: not a hybrid host, cannot stand for a pure v1 one");
+        return;
+    }
+    let mut c = ct(
+        "cg_purev1",
+        &[
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; echo LIMITS; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup; echo END; exec sleep 1000",
+        ],
+    );
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(
+        &mut c.spec,
+        "\"memory\":{\"limit\":50331648},\"pids\":{\"limit\":33}",
+    );
+    let l = Layout::new(&c, "umount -l /sys/fs/cgroup/unified");
+    let (out_file, pid) = l.create_and_start(&c);
+    let out = wait_file_contains(&out_file, "END");
+
+    let recs = recorded(&c);
+    assert!(
+        recs.iter().all(|r| !r.controllers.is_empty()),
+        "a v2 directory recorded on a v1 host: {recs:?}"
+    );
+    let unified = Path::new("/sys/fs/cgroup/unified").join(path.trim_start_matches('/'));
+    assert!(!unified.exists(), "{} made on a v1 host", unified.display());
+    let host = proc_cgroup(pid);
+    for r in &recs {
+        assert!(r.host_dir().is_dir(), "{} missing", r.host_dir().display());
+        assert_eq!(
+            path_in(&host, &r.controllers),
+            Some(path.as_str()),
+            "{host:?}"
+        );
+    }
+    let mem = rec_of(&recs, "memory").host_dir();
+    assert_eq!(
+        read_trim(&mem.join("memory.limit_in_bytes")),
+        (48 * MIB).to_string()
+    );
+    assert_eq!(
+        read_trim(&rec_of(&recs, "pids").host_dir().join("pids.max")),
+        "33"
+    );
+
+    let (cg_text, rest) = out.split_once("LIMITS\n").unwrap();
+    for (ctl, p) in parse_proc_cgroup(cg_text) {
+        assert_eq!(p, "/", "inside, {ctl:?}:\n{out}");
+    }
+    let lines: Vec<&str> = rest.lines().collect();
+    assert_eq!(
+        lines.get(..2),
+        Some(&[(48 * MIB).to_string().as_str(), "33"][..]),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&"memory") && lines.contains(&"pids"),
+        "{out}"
+    );
+    assert!(
+        !lines.contains(&"unified"),
+        "a v1 host shows no unified:\n{out}"
+    );
+
+    let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
+    d.assert_ok();
+    assert_no_cgroup_left(&c, &recs);
+    assert!(c.root_entries_for_id().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Known bugs: these tests fail against 20b1620. They are ignored so that the
+// suite stays green until the runtime is fixed; run them with
+// `cargo test --release --test cgroups -- --ignored`.
+// ---------------------------------------------------------------------------
+
+/// Kills and reaps a process the test started, when dropped.
+struct Reap(Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Removes a container's state directory when dropped (before the
+/// container's own `delete --force`, which must not act on that record).
+struct ForgetRecord(PathBuf);
+
+impl Drop for ForgetRecord {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// BUG: a second container given the cgroupsPath of a running one is put in
+/// the same cgroup, and deleting it SIGKILLs the first container's init.
+/// Expected: `create` refuses a cgroup that already holds processes (as
+/// runc 1.2 does; 1.1 warns), or `delete` leaves the other container alone.
+#[test]
+#[ignore = "BUG: deleting a container kills another container that shares its cgroupsPath"]
+fn bug_deleting_a_container_kills_another_sharing_its_cgroup() {
+    let mut a = ct("cg_share_a", &["sleep", "1000"]);
+    let path = abs_path(&a);
+    set_cgroups_path(&mut a.spec, &path);
+    let mut b = ct("cg_share_b", &["sleep", "1000"]);
+    set_cgroups_path(&mut b.spec, &path);
+    let a_init = a.create_and_start();
+    let o = b.create();
+    if o.ok() {
+        b.start().assert_ok();
+        b.delete(true).assert_ok();
+        assert!(
+            alive(a_init),
+            "`delete --force {}` SIGKILLed the init ({a_init}) of container {}, which shares cgroupsPath {path}; {} is now {:?}",
+            b.id,
+            a.id,
+            a.id,
+            a.status()
+        );
+    } else {
+        o.assert_stderr_contains("config.json");
+        o.assert_stderr_contains("linux.cgroupsPath");
+        b.assert_no_traces();
+    }
+    assert_eq!(a.status(), "running");
+    let recs = recorded(&a);
+    for r in &recs {
+        assert!(
+            r.host_dir().is_dir(),
+            "{} was removed",
+            r.host_dir().display()
+        );
+    }
+    a.delete(true).assert_ok();
+    assert_no_cgroup_left(&a, &recs);
+}
+
+/// BUG: a process the runtime did not start, in a cgroup that existed
+/// before the container, is SIGKILLed by `delete --force`.
+#[test]
+#[ignore = "BUG: delete SIGKILLs processes it did not start that share the container's cgroup"]
+fn bug_delete_kills_processes_it_did_not_start() {
+    let mut c = ct("cg_bystander", &["sleep", "1000"]);
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    let bystander = Reap(
+        Command::new("sleep")
+            .arg("999")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sleep"),
+    );
+    let by = bystander.0.id() as i32;
+    // Make the cgroup on every hierarchy and put the bystander in it (a v1
+    // cpuset child has no cpus yet: it stays out of that one).
+    for e in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let h = e.path();
+        if !h.join("cgroup.procs").exists() {
+            continue;
+        }
+        let d = h.join(path.trim_start_matches('/'));
+        fs::create_dir_all(&d).unwrap_or_else(|e| panic!("mkdir {}: {e}", d.display()));
+        let _ = fs::write(d.join("cgroup.procs"), by.to_string());
+    }
+    assert_eq!(
+        path_in(&proc_cgroup(by), "pids"),
+        Some(path.as_str()),
+        "bystander not placed"
+    );
+    let o = c.create();
+    if o.ok() {
+        c.start().assert_ok();
+        c.delete(true).assert_ok();
+        assert!(
+            alive(by),
+            "`delete --force {}` SIGKILLed process {by} (sleep 999), which the runtime did not start, because it was in cgroupsPath {path}",
+            c.id
+        );
+    } else {
+        o.assert_stderr_contains("config.json");
+        o.assert_stderr_contains("linux.cgroupsPath");
+        assert!(alive(by));
+    }
+}
+
+/// BUG: the container may make sub-cgroups (a `cgroup` mount with "rw",
+/// e.g. for systemd inside). `delete --force` then lists and kills only the
+/// processes in the top directory (without a pid namespace, those in the
+/// sub-cgroups survive), and `rmdir` fails with EBUSY, so the container can
+/// never be deleted: "cannot remove the container's cgroup: ... (Device or
+/// resource busy)". Expected: kill every process below the cgroup and
+/// remove the sub-cgroups first (as runc does).
+#[test]
+#[ignore = "BUG: delete --force fails forever when the container made sub-cgroups, and leaves their processes running"]
+fn bug_delete_force_removes_sub_cgroups_the_container_made() {
+    let mut c = ct(
+        "cg_nested",
+        &[
+            "sh",
+            "-c",
+            "for h in /sys/fs/cgroup/*; do mkdir $h/sub && echo $$ > $h/sub/cgroup.procs; done 2>/dev/null; sleep 1001 & echo END; exec sleep 1000",
+        ],
+    );
+    drop_namespace(&mut c.spec, "pid");
+    for m in c.spec.mounts.iter_mut() {
+        if m.contains("\"/sys/fs/cgroup\"") {
+            *m = mount_json(
+                "/sys/fs/cgroup",
+                "cgroup",
+                "cgroup",
+                &["nosuid", "noexec", "nodev", "relatime", "rw"],
+            );
+        }
+    }
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    let init = c.create_and_start();
+    c.wait_stdout("END", SHORT);
+    let recs = recorded(&c);
+    let subs: Vec<PathBuf> = recs
+        .iter()
+        .map(|r| r.host_dir().join("sub"))
+        .filter(|d| d.is_dir())
+        .collect();
+    assert!(!subs.is_empty(), "the container made no sub-cgroup");
+    let members: Vec<i32> = processes_in_cgroups_matching(&c.id)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    assert!(members.contains(&init) && members.len() >= 2, "{members:?}");
+    let d = c.delete(true);
+    let dirs_left: Vec<String> = recs
+        .iter()
+        .filter(|r| r.host_dir().exists())
+        .map(|r| r.host_dir().display().to_string())
+        .collect();
+    wait_until(Duration::from_secs(2), || {
+        members.iter().all(|p| !alive(*p))
+    });
+    let survivors: Vec<i32> = members.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(
+        d.ok() && dirs_left.is_empty() && survivors.is_empty(),
+        "after delete --force of a container that made sub-cgroups:\n{}\n  cgroup dirs left: {dirs_left:?}\n  processes alive: {survivors:?}\n  state entries: {:?}",
+        d.describe(),
+        c.root_entries_for_id()
+    );
+}
+
+/// BUG (minor): on cgroup v1 a swap below the memory limit reaches the
+/// kernel and comes back as a bare EINVAL ("write
+/// .../memory.memsw.limit_in_bytes (linux.resources.memory.swap): Invalid
+/// argument"), without config.json or why; the v2 path explains it as a
+/// config.json error.
+#[test]
+#[ignore = "BUG (minor): on cgroup v1 a swap below the limit is a bare EINVAL that does not name config.json"]
+fn bug_swap_below_the_limit_is_refused_naming_config_json() {
+    if !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+        eprintln!("skipped: no v1 swap accounting here");
+        return;
+    }
+    refused(
+        "cg_bad_swap",
+        |s, id| {
+            set_cgroups_path(s, &format!("/pkcg-{id}"));
+            set_resources(s, "\"memory\":{\"limit\":67108864,\"swap\":33554432}");
+        },
+        &[
+            "linux.resources.memory.swap",
+            "linux.resources.memory.limit",
+        ],
+    );
+}
+
+/// BUG: cgroupsPath "/" is accepted and resolves to the root of each
+/// hierarchy (recorded path ""), so the container shares the root cgroup
+/// with every other process there; `delete --force` then SIGKILLs them all
+/// and fails to rmdir the root (EBUSY), keeping a record that can never be
+/// deleted. On a real host that is most of the machine. The same goes for
+/// any path whose components are only "." (".", "./", "/."), which resolve
+/// to the runtime's own cgroup; only ".." is refused.
+///
+/// Shown safely: the runtime runs in a cgroup namespace whose root is a
+/// sandbox cgroup holding only the layout's holder (a `sleep`), which is
+/// what "/" names there.
+#[test]
+#[ignore = "BUG: cgroupsPath \"/\" is accepted as the hierarchy's root; delete then kills every process in it"]
+fn bug_cgroups_path_naming_the_root_is_refused() {
+    // Only on a hybrid host, where the record's /sys/fs/cgroup (the
+    // layout's cgroup2 mount) is a tmpfs on the host: a `delete` run
+    // outside the layout finds no cgroup.procs there to act on.
+    if !Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+        || Path::new("/sys/fs/cgroup/cgroup.procs").exists()
+    {
+        eprintln!("skipped: needs a hybrid host to run safely");
+        return;
+    }
+    let mut c = ct("cg_root", &["sleep", "1000"]);
+    set_cgroups_path(&mut c.spec, "/");
+    let sandbox = Path::new("/sys/fs/cgroup/unified").join(format!("pksandbox-{}", c.id));
+    fs::create_dir(&sandbox).unwrap();
+    let _forget = ForgetRecord(c.root.join(&c.id));
+    let l = Layout::in_sandbox(&c, &sandbox);
+    let holder = l.pid();
+    assert_eq!(
+        path_in(&proc_cgroup(holder), ""),
+        Some(&*format!("/pksandbox-{}", c.id)),
+        "the holder is not in the sandbox"
+    );
+    c.write_config_now();
+    let b = c.bundle_str();
+    let (o, _) = l.rt(&c, &["create", "--bundle", &b, &c.id]);
+    if o.ok() {
+        let recs = recorded(&c);
+        l.rt(&c, &["start", &c.id]).0.assert_ok();
+        let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
+        std::thread::sleep(Duration::from_millis(200));
+        panic!(
+            "cgroupsPath \"/\" was accepted: recorded {recs:?}; then `delete --force` {} and the holder {holder}, a process in that cgroup the runtime did not start, is {}",
+            if d.ok() { "succeeded".to_string() } else { format!("failed: {}", d.stderr.trim()) },
+            if alive(holder) { "alive" } else { "dead (SIGKILLed by delete)" }
+        );
+    }
+    o.assert_stderr_contains("config.json");
+    o.assert_stderr_contains("linux.cgroupsPath");
+    drop(l);
+    assert_nothing_left(&c);
+}
