@@ -424,3 +424,236 @@ pub fn die_with_parent(cmd: &mut std::process::Command) {
         });
     }
 }
+
+/// `bpf(2)` for the cgroup device filter: load a program, attach it to a
+/// cgroup, list and detach what a cgroup has. The kernel reads (and for a
+/// query, writes) one `union bpf_attr`; each command's part of it is a
+/// struct below, laid out as in `<linux/bpf.h>`. A part may be shorter than
+/// the kernel's union: the kernel treats the missing bytes as zero.
+mod bpf_abi {
+    pub const PROG_LOAD: libc::c_int = 5;
+    pub const PROG_ATTACH: libc::c_int = 8;
+    pub const PROG_DETACH: libc::c_int = 9;
+    pub const PROG_GET_FD_BY_ID: libc::c_int = 13;
+    pub const OBJ_GET_INFO_BY_FD: libc::c_int = 15;
+    pub const PROG_QUERY: libc::c_int = 16;
+
+    /// BPF_PROG_LOAD's part, up to `expected_attach_type`.
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct ProgLoad {
+        pub prog_type: u32,
+        pub insn_cnt: u32,
+        pub insns: u64,
+        pub license: u64,
+        pub log_level: u32,
+        pub log_size: u32,
+        pub log_buf: u64,
+        pub kern_version: u32,
+        pub prog_flags: u32,
+        pub prog_name: [u8; 16],
+        pub prog_ifindex: u32,
+        pub expected_attach_type: u32,
+    }
+
+    /// BPF_PROG_ATTACH's and BPF_PROG_DETACH's part.
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct Attach {
+        pub target_fd: u32,
+        pub attach_bpf_fd: u32,
+        pub attach_type: u32,
+        pub attach_flags: u32,
+        pub replace_bpf_fd: u32,
+        pub relative_fd: u32,
+        pub expected_revision: u64,
+    }
+
+    /// BPF_PROG_QUERY's part, whole: the kernel writes `attach_flags`,
+    /// `prog_cnt` and (since 6.16, whatever size it is told) `revision`
+    /// back into it. `spare` is zeroed room for fields a later kernel may
+    /// also write back.
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct Query {
+        pub target_fd: u32,
+        pub attach_type: u32,
+        pub query_flags: u32,
+        pub attach_flags: u32,
+        pub prog_ids: u64,
+        pub prog_cnt: u32,
+        pub _pad: u32,
+        pub prog_attach_flags: u64,
+        pub link_ids: u64,
+        pub link_attach_flags: u64,
+        pub revision: u64,
+        pub spare: [u64; 8],
+    }
+
+    /// BPF_PROG_GET_FD_BY_ID's part.
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct GetFdById {
+        pub prog_id: u32,
+        pub next_id: u32,
+        pub open_flags: u32,
+    }
+
+    /// BPF_OBJ_GET_INFO_BY_FD's part; `info` points at a `bpf_prog_info`.
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct GetInfo {
+        pub bpf_fd: u32,
+        pub info_len: u32,
+        pub info: u64,
+    }
+
+    /// The head of `struct bpf_prog_info`: all the runtime asks for.
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct ProgInfoHead {
+        pub prog_type: u32,
+        pub id: u32,
+    }
+}
+
+/// One `bpf(2)` call with one command's part of `union bpf_attr`.
+///
+/// # Safety
+///
+/// `T` must be one of the `bpf_abi` parts, laid out to the end of what the
+/// kernel writes back for `cmd`, and every pointer in it must describe
+/// memory that stays valid (and, where the kernel writes, writable and as
+/// large as the matching count says) for the call.
+unsafe fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> nix::Result<libc::c_long> {
+    // SAFETY: `attr` is live and writable for `size_of::<T>()` bytes; the
+    // kernel reads at most that many and the caller vouches for the rest.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            (attr as *mut T).cast::<libc::c_void>(),
+            std::mem::size_of::<T>() as libc::c_uint,
+        )
+    })
+}
+
+/// `bpf(BPF_PROG_LOAD)`: hand a program (eBPF instructions, 8 bytes each,
+/// in `struct bpf_insn` layout) to the kernel's verifier and, if it passes,
+/// get a descriptor of the loaded program (close-on-exec). With a `log`
+/// buffer the verifier writes why it refused the program there
+/// (`log_level` 1), NUL-terminated.
+pub fn bpf_prog_load(
+    prog_type: u32,
+    insns: &[[u8; 8]],
+    license: &CStr,
+    name: &str,
+    log: Option<&mut [u8]>,
+) -> nix::Result<OwnedFd> {
+    let mut attr = bpf_abi::ProgLoad {
+        prog_type,
+        insn_cnt: u32::try_from(insns.len()).map_err(|_| Errno::E2BIG)?,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        ..Default::default()
+    };
+    // The kernel takes [A-Za-z0-9_.] and at most 15 bytes, NUL-terminated.
+    for (to, from) in attr.prog_name[..15].iter_mut().zip(name.bytes()) {
+        *to = from;
+    }
+    if let Some(buf) = log {
+        attr.log_level = 1;
+        attr.log_size = u32::try_from(buf.len()).map_err(|_| Errno::E2BIG)?;
+        attr.log_buf = buf.as_mut_ptr() as u64;
+    }
+    // SAFETY: the pointers in `attr` describe `insns` (`insn_cnt` of
+    // them), `license` (NUL-terminated) and `log` (`log_size` bytes, the
+    // most the kernel writes), all alive for the call; nothing is written
+    // back into `attr` at this size.
+    let fd = unsafe { bpf(bpf_abi::PROG_LOAD, &mut attr) }?;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `bpf(BPF_PROG_ATTACH)`: run `prog` on the hook `attach_type` of the
+/// cgroup whose directory `cgroup` is open, with `BPF_F_*` `flags`.
+pub fn bpf_prog_attach(
+    cgroup: BorrowedFd,
+    prog: BorrowedFd,
+    attach_type: u32,
+    flags: u32,
+) -> nix::Result<()> {
+    let mut attr = bpf_abi::Attach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        attach_flags: flags,
+        ..Default::default()
+    };
+    // SAFETY: `attr` holds descriptors and numbers, no pointer.
+    unsafe { bpf(bpf_abi::PROG_ATTACH, &mut attr) }.map(drop)
+}
+
+/// `bpf(BPF_PROG_DETACH)`: take `prog` off the cgroup's `attach_type` hook.
+pub fn bpf_prog_detach(cgroup: BorrowedFd, prog: BorrowedFd, attach_type: u32) -> nix::Result<()> {
+    let mut attr = bpf_abi::Attach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    // SAFETY: `attr` holds descriptors and numbers, no pointer.
+    unsafe { bpf(bpf_abi::PROG_DETACH, &mut attr) }.map(drop)
+}
+
+/// `bpf(BPF_PROG_QUERY)`: the ids of the programs attached to the cgroup's
+/// `attach_type` hook itself (not those it inherits). Fills `ids` and
+/// returns how many there are; ENOSPC if `ids` was too short for them all
+/// (an empty `ids` just counts).
+pub fn bpf_prog_query(cgroup: BorrowedFd, attach_type: u32, ids: &mut [u32]) -> nix::Result<usize> {
+    let mut attr = bpf_abi::Query {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_type,
+        prog_ids: if ids.is_empty() {
+            0
+        } else {
+            ids.as_mut_ptr() as u64
+        },
+        prog_cnt: u32::try_from(ids.len()).map_err(|_| Errno::E2BIG)?,
+        ..Default::default()
+    };
+    // SAFETY: `prog_ids` is null or points at `ids`, into which the kernel
+    // writes at most `prog_cnt` (its length) ids; `Query` is whole, so the
+    // fields written back into `attr` are inside it.
+    unsafe { bpf(bpf_abi::PROG_QUERY, &mut attr) }?;
+    Ok(attr.prog_cnt as usize)
+}
+
+/// `bpf(BPF_PROG_GET_FD_BY_ID)`: a descriptor (close-on-exec) of a loaded
+/// program, from its system-wide id.
+pub fn bpf_prog_get_fd_by_id(id: u32) -> nix::Result<OwnedFd> {
+    let mut attr = bpf_abi::GetFdById {
+        prog_id: id,
+        ..Default::default()
+    };
+    // SAFETY: `attr` holds numbers, no pointer.
+    let fd = unsafe { bpf(bpf_abi::PROG_GET_FD_BY_ID, &mut attr) }?;
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `bpf(BPF_OBJ_GET_INFO_BY_FD)` on a program: its system-wide id, the one
+/// BPF_PROG_QUERY lists.
+pub fn bpf_prog_id(prog: BorrowedFd) -> nix::Result<u32> {
+    let mut info = bpf_abi::ProgInfoHead::default();
+    let mut attr = bpf_abi::GetInfo {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<bpf_abi::ProgInfoHead>() as u32,
+        info: &mut info as *mut bpf_abi::ProgInfoHead as u64,
+    };
+    // SAFETY: `attr.info` points at `info`, into which the kernel writes
+    // at most `info_len` (its size) bytes; it writes `info_len` back into
+    // `attr`, which has it.
+    unsafe { bpf(bpf_abi::OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    Ok(info.id)
+}

@@ -35,6 +35,7 @@
 //! [`mount`] gives the container its view of these trees; [`freezer`]
 //! pauses it.
 
+pub mod devices_bpf;
 pub mod freezer;
 pub mod mount;
 mod v1;
