@@ -81,6 +81,7 @@ fn kernel_needed(call: &str, errno: Errno) -> &'static str {
         ("connect", Errno::ECONNREFUSED | Errno::ENOENT) => "no agent is listening on that socket",
         ("execve", Errno::ENOENT) => "the program (or its interpreter) does not exist in the container",
         ("execve", Errno::EACCES) => "the file is not executable, or a mount is noexec",
+        ("bpf", Errno::EACCES) => "the BPF verifier refused the program (its log follows)",
         (_, Errno::ENOENT) => "the path does not exist",
         (_, Errno::EACCES) => "permission denied by file mode or an LSM",
         (_, Errno::EROFS) => "the file system is mounted read-only",

@@ -174,6 +174,16 @@ impl Store {
     /// Make the container's directory with its first record, atomically:
     /// build it as `.<id>.<pid>`, then rename it to `<id>`. The rename fails
     /// if the id exists, so two concurrent `create`s have one winner.
+    /// Fail early, before anything is worked out, if the id is taken
+    /// (`create` checks again, atomically, when it publishes the record).
+    pub fn check_free(&self, id: &str) -> Result<()> {
+        let dir = self.dir_of(id);
+        if dir.exists() {
+            return Err(exists_error(id, &dir));
+        }
+        Ok(())
+    }
+
     pub fn create(&self, record: Record) -> Result<Container> {
         let id = record.id.clone();
         std::fs::DirBuilder::new()

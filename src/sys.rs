@@ -34,7 +34,13 @@ pub fn clone_into_namespaces(
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the child inherits its parent's exit signal,
+        // and clone3 refuses one given alongside.
+        exit_signal: if flags & libc::CLONE_PARENT != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         stack: 0,
         stack_size: 0,
         tls: 0,

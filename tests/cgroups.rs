@@ -1425,13 +1425,12 @@ impl Drop for ForgetRecord {
     }
 }
 
-/// BUG: a second container given the cgroupsPath of a running one is put in
+/// Once a bug: a second container given the cgroupsPath of a running one is put in
 /// the same cgroup, and deleting it SIGKILLs the first container's init.
 /// Expected: `create` refuses a cgroup that already holds processes (as
 /// runc 1.2 does; 1.1 warns), or `delete` leaves the other container alone.
 #[test]
-#[ignore = "BUG: deleting a container kills another container that shares its cgroupsPath"]
-fn bug_deleting_a_container_kills_another_sharing_its_cgroup() {
+fn a_cgroup_already_holding_another_containers_processes_is_refused() {
     let mut a = ct("cg_share_a", &["sleep", "1000"]);
     let path = abs_path(&a);
     set_cgroups_path(&mut a.spec, &path);
@@ -1468,11 +1467,10 @@ fn bug_deleting_a_container_kills_another_sharing_its_cgroup() {
     assert_no_cgroup_left(&a, &recs);
 }
 
-/// BUG: a process the runtime did not start, in a cgroup that existed
+/// Once a bug: a process the runtime did not start, in a cgroup that existed
 /// before the container, is SIGKILLed by `delete --force`.
 #[test]
-#[ignore = "BUG: delete SIGKILLs processes it did not start that share the container's cgroup"]
-fn bug_delete_kills_processes_it_did_not_start() {
+fn delete_never_kills_processes_it_did_not_start() {
     let mut c = ct("cg_bystander", &["sleep", "1000"]);
     let path = abs_path(&c);
     set_cgroups_path(&mut c.spec, &path);
@@ -1516,7 +1514,7 @@ fn bug_delete_kills_processes_it_did_not_start() {
     }
 }
 
-/// BUG: the container may make sub-cgroups (a `cgroup` mount with "rw",
+/// Once a bug: the container may make sub-cgroups (a `cgroup` mount with "rw",
 /// e.g. for systemd inside). `delete --force` then lists and kills only the
 /// processes in the top directory (without a pid namespace, those in the
 /// sub-cgroups survive), and `rmdir` fails with EBUSY, so the container can
@@ -1524,8 +1522,7 @@ fn bug_delete_kills_processes_it_did_not_start() {
 /// resource busy)". Expected: kill every process below the cgroup and
 /// remove the sub-cgroups first (as runc does).
 #[test]
-#[ignore = "BUG: delete --force fails forever when the container made sub-cgroups, and leaves their processes running"]
-fn bug_delete_force_removes_sub_cgroups_the_container_made() {
+fn delete_force_removes_sub_cgroups_the_container_made() {
     let mut c = ct(
         "cg_nested",
         &[
@@ -1579,14 +1576,13 @@ fn bug_delete_force_removes_sub_cgroups_the_container_made() {
     );
 }
 
-/// BUG (minor): on cgroup v1 a swap below the memory limit reaches the
+/// on cgroup v1 a swap below the memory limit reaches the
 /// kernel and comes back as a bare EINVAL ("write
 /// .../memory.memsw.limit_in_bytes (linux.resources.memory.swap): Invalid
 /// argument"), without config.json or why; the v2 path explains it as a
 /// config.json error.
 #[test]
-#[ignore = "BUG (minor): on cgroup v1 a swap below the limit is a bare EINVAL that does not name config.json"]
-fn bug_swap_below_the_limit_is_refused_naming_config_json() {
+fn swap_below_the_limit_is_refused_naming_config_json() {
     if !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
         eprintln!("skipped: no v1 swap accounting here");
         return;
@@ -1604,7 +1600,7 @@ fn bug_swap_below_the_limit_is_refused_naming_config_json() {
     );
 }
 
-/// BUG: cgroupsPath "/" is accepted and resolves to the root of each
+/// Once a bug: cgroupsPath "/" is accepted and resolves to the root of each
 /// hierarchy (recorded path ""), so the container shares the root cgroup
 /// with every other process there; `delete --force` then SIGKILLs them all
 /// and fails to rmdir the root (EBUSY), keeping a record that can never be
@@ -1616,8 +1612,7 @@ fn bug_swap_below_the_limit_is_refused_naming_config_json() {
 /// sandbox cgroup holding only the layout's holder (a `sleep`), which is
 /// what "/" names there.
 #[test]
-#[ignore = "BUG: cgroupsPath \"/\" is accepted as the hierarchy's root; delete then kills every process in it"]
-fn bug_cgroups_path_naming_the_root_is_refused() {
+fn cgroups_path_naming_the_root_is_refused() {
     // Only on a hybrid host, where the record's /sys/fs/cgroup (the
     // layout's cgroup2 mount) is a tmpfs on the host: a `delete` run
     // outside the layout finds no cgroup.procs there to act on.
@@ -1656,5 +1651,88 @@ fn bug_cgroups_path_naming_the_root_is_refused() {
     o.assert_stderr_contains("config.json");
     o.assert_stderr_contains("linux.cgroupsPath");
     drop(l);
+    wait_until(SHORT, || {
+        fs::remove_dir(&sandbox).is_ok() || !sandbox.exists()
+    });
     assert_nothing_left(&c);
+}
+
+// ---------------------------------------------------------------------------
+// Device rules: v1 devices.allow/deny, v2 a BPF program
+// ---------------------------------------------------------------------------
+
+/// A container with two device nodes that need no capability to open (tun
+/// and fuse), a deny-all rule, and an allow rule for tun only. The kernel
+/// must refuse fuse with EPERM whatever the node's mode, and let tun and
+/// the default devices through.
+fn device_rule_container(name: &str) -> Ct {
+    let mut c = ct(
+        name,
+        &[
+            "sh",
+            "-c",
+            "cat /dev/pk-fuse; cat /dev/pk-tun; echo x > /dev/null && echo null-ok; echo END",
+        ],
+    );
+    let path = abs_path(&c);
+    set_cgroups_path(&mut c.spec, &path);
+    set_resources(&mut c.spec, "");
+    // The deny-all rule comes first; then tun is allowed.
+    let res = c.spec.linux_extra.pop().unwrap();
+    c.spec.linux_extra.push(res.replace(
+        "{\"allow\":false,\"access\":\"rwm\"}",
+        "{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\",\"major\":10,\"minor\":200,\"access\":\"rwm\"}",
+    ));
+    c.spec.linux_extra.push(
+        "\"devices\":[{\"path\":\"/dev/pk-fuse\",\"type\":\"c\",\"major\":10,\"minor\":229,\"fileMode\":438,\"uid\":0,\"gid\":0},\
+         {\"path\":\"/dev/pk-tun\",\"type\":\"c\",\"major\":10,\"minor\":200,\"fileMode\":438,\"uid\":0,\"gid\":0}]"
+            .into(),
+    );
+    c
+}
+
+#[track_caller]
+fn assert_device_rules_held(out: &str) {
+    assert!(
+        out.lines()
+            .any(|l| l.contains("/dev/pk-fuse") && l.contains("Operation not permitted")),
+        "a device outside the rules opened:\n{out}"
+    );
+    // tun opens, then refuses a read before it is configured (EBADFD).
+    assert!(
+        out.contains("read error: File descriptor in bad state")
+            && !out.contains("can't open '/dev/pk-tun'"),
+        "an allowed device was refused:\n{out}"
+    );
+    assert!(out.contains("null-ok"), "/dev/null was refused:\n{out}");
+}
+
+#[test]
+fn device_rules_decide_what_opens_on_cgroup_v1() {
+    let c = device_rule_container("cg_dev_v1");
+    c.write_config_now();
+    let o = c.rt(&["run", "--bundle", &c.bundle_str(), &c.id]);
+    let out = format!("{}{}", o.stdout, o.stderr);
+    assert!(out.contains("END"), "{}", o.describe());
+    assert_device_rules_held(&out);
+    assert_no_cgroup_left(&c, &[]);
+}
+
+#[test]
+fn device_rules_decide_what_opens_on_cgroup_v2_through_a_bpf_program() {
+    let mut c = device_rule_container("cg_dev_v2");
+    c.spec.args = vec![
+        "sh".into(),
+        "-c".into(),
+        "cat /dev/pk-fuse 2>&1; cat /dev/pk-tun 2>&1; echo x > /dev/null && echo null-ok; echo END; exec sleep 1000".into(),
+    ];
+    let l = Layout::new(&c, PURE_V2);
+    let (out_file, _pid) = l.create_and_start(&c);
+    let out = wait_file_contains(&out_file, "END");
+    assert_device_rules_held(&out);
+    let recs = recorded(&c);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
+    d.assert_ok();
+    assert_no_cgroup_left(&c, &[]);
 }

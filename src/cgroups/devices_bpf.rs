@@ -32,10 +32,6 @@
 //! one more (the kernel allows 64). The new program goes in before the old
 //! one goes out, so there is no moment without a filter.
 
-// `install` is not called yet: the wiring into `create` and `update` comes
-// separately. Until then the whole module would be reported unused.
-#![allow(dead_code)]
-
 use crate::error::{Error, Result};
 use crate::explain;
 use crate::sys;

@@ -144,10 +144,15 @@ pub fn resolve(cgroups_path: Option<&str>, id: &str, systemd: bool, file: &str) 
         ));
     }
     let wanted = cgroups_path.filter(|p| !p.is_empty()).unwrap_or(id);
-    if wanted.split('/').any(|c| c == "..") || wanted.contains('\0') {
+    // The container's cgroup is removed, and everything in it killed, at
+    // delete: it must be a cgroup of its own, never a root or an ancestor.
+    if wanted.split('/').any(|c| c == ".." || c == ".")
+        || wanted.trim_matches('/').is_empty()
+        || wanted.contains('\0')
+    {
         return Err(Error::config(
             file,
-            format!("linux.cgroupsPath {wanted:?} must not contain \"..\""),
+            format!("linux.cgroupsPath {wanted:?} must not contain \".\" or \"..\", and must name a cgroup below the root"),
         ));
     }
     if !wanted.starts_with('/') && wanted.contains(':') {
@@ -197,7 +202,18 @@ pub fn resolve(cgroups_path: Option<&str>, id: &str, systemd: bool, file: &str) 
             path: under_mount.to_string(),
         });
     }
-    Ok(Cgroup { dirs })
+    let cg = Cgroup { dirs };
+    if let Some(pids) = Some(processes(&cg)).filter(|p| !p.is_empty()) {
+        // delete kills what is in the cgroup: it must hold only this container.
+        return Err(Error::config(
+            file,
+            format!(
+                "linux.cgroupsPath: {} already holds processes ({pids:?}); give the container a cgroup of its own",
+                cg.dirs.first().map(|d| d.host_path().display().to_string()).unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(cg)
 }
 
 fn mounts_controllers(m: &Mounted, controllers: &str) -> bool {
@@ -216,10 +232,11 @@ impl Cgroup {
         self.dirs.iter().find(|d| d.is_v2())
     }
 
-    /// Where a controller lives: its v1 hierarchy, else the v2 tree when
-    /// the host offers that controller there.
+    /// Where a controller (named as on v2) lives: its v1 hierarchy, else the
+    /// v2 tree when the host offers that controller there.
     fn with_controller(&self, controller: &str) -> Option<&Dir> {
-        self.dirs.iter().find(|d| d.has(controller)).or_else(|| {
+        let v1 = v1_name(controller);
+        self.dirs.iter().find(|d| d.has(v1)).or_else(|| {
             let d = self.v2()?;
             let offered =
                 std::fs::read_to_string(d.mount.join("cgroup.controllers")).unwrap_or_default();
@@ -240,20 +257,44 @@ pub fn create(cg: &Cgroup, resources: Option<&LinuxResources>, file: &str) -> Re
         let dir = cg.with_controller(controller).ok_or_else(|| {
             Error::config(
                 file,
-                format!("{field} needs the {controller} cgroup controller, which this host does not have"),
+                format!(
+                    "{field} needs the {controller} cgroup controller{}, which this host does not have",
+                    if *controller == "io" { " (blkio on v1)" } else { "" }
+                ),
             )
         })?;
         homes.push(dir);
     }
+    let unified = resources
+        .and_then(|r| r.unified().as_ref())
+        .filter(|u| !u.is_empty());
+    if unified.is_some() && cg.v2().is_none() {
+        return Err(Error::config(
+            file,
+            "linux.resources.unified needs cgroup v2, which this host does not have",
+        ));
+    }
+    if let Some(rules) = resources.and_then(|r| r.devices().as_ref()) {
+        device_rules(rules, file)?; // checked before anything is made
+    }
     for d in &cg.dirs {
         make_cgroup_dir(d)?;
         if d.is_v2() {
-            let needed: Vec<&str> = wanted
+            let mut needed: Vec<&str> = wanted
                 .iter()
                 .zip(&homes)
                 .filter(|(_, h)| h.is_v2())
                 .map(|((c, _), _)| *c)
                 .collect();
+            // unified keys name their controller: "memory.high" needs memory.
+            let offered =
+                std::fs::read_to_string(d.mount.join("cgroup.controllers")).unwrap_or_default();
+            for key in unified.iter().flat_map(|u| u.keys()) {
+                let c = key.split('.').next().unwrap_or("");
+                if offered.split_whitespace().any(|o| o == c) && !needed.contains(&c) {
+                    needed.push(c);
+                }
+            }
             v2::enable_controllers(d, &needed)?;
         } else if d.has("cpuset") {
             v1::inherit_cpuset(d)?;
@@ -276,22 +317,110 @@ pub fn create(cg: &Cgroup, resources: Option<&LinuxResources>, file: &str) -> Re
     Ok(())
 }
 
-/// The controllers `linux.resources` needs, with the field that needs them.
+/// On cgroup v2 (with no v1 devices hierarchy), attach the device filter.
+/// Called once the init has made the config's device nodes: the filter
+/// would refuse it the `mknod` of any node the rules do not allow, as v1's
+/// rules do not, the init joining its v1 cgroups only after the mounts.
+pub fn install_device_filter(
+    cg: &Cgroup,
+    resources: Option<&LinuxResources>,
+    file: &str,
+) -> Result<()> {
+    let Some(rules) = resources.and_then(|r| r.devices().as_ref()) else {
+        return Ok(());
+    };
+    let rules = device_rules(rules, file)?;
+    if rules.is_empty() || cg.dirs.iter().any(|d| d.has("devices")) {
+        return Ok(());
+    }
+    match cg.v2() {
+        Some(d) => v2::devices(d, &rules),
+        None => Ok(()),
+    }
+}
+
+/// The controllers `linux.resources` needs, by their cgroup v2 names, with
+/// the field that needs each. (The v1 name is the same but for `io`,
+/// which v1 calls `blkio`.) Device rules need no controller on v2, where
+/// a BPF program attached to any cgroup does the work.
 fn wanted_controllers(r: &LinuxResources) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
-    if r.memory().as_ref().is_some_and(|m| {
-        m.limit().is_some()
-            || m.reservation().is_some()
-            || m.swap().is_some()
-            || m.swappiness().is_some()
-            || m.disable_oom_killer().is_some()
-    }) {
-        out.push(("memory", "linux.resources.memory"));
-    }
-    if r.pids().as_ref().is_some_and(|p| p.limit() != 0) {
-        out.push(("pids", "linux.resources.pids"));
-    }
+    let mut want = |set: bool, controller, field| {
+        if set {
+            out.push((controller, field));
+        }
+    };
+    let m = r.memory().as_ref();
+    want(
+        m.is_some_and(|m| {
+            m.limit().is_some()
+                || m.reservation().is_some()
+                || m.swap().is_some()
+                || m.swappiness().is_some()
+                || m.disable_oom_killer() == Some(true)
+        }),
+        "memory",
+        "linux.resources.memory",
+    );
+    want(
+        r.pids().as_ref().is_some_and(|p| p.limit() != 0),
+        "pids",
+        "linux.resources.pids",
+    );
+    let c = r.cpu().as_ref();
+    want(
+        c.is_some_and(|c| {
+            c.shares().is_some()
+                || c.quota().is_some()
+                || c.period().is_some()
+                || c.burst().is_some()
+                || c.idle().is_some()
+                || c.realtime_runtime().is_some()
+                || c.realtime_period().is_some()
+        }),
+        "cpu",
+        "linux.resources.cpu",
+    );
+    want(
+        c.is_some_and(|c| {
+            c.cpus().as_deref().is_some_and(|v| !v.is_empty())
+                || c.mems().as_deref().is_some_and(|v| !v.is_empty())
+        }),
+        "cpuset",
+        "linux.resources.cpu.cpus/mems",
+    );
+    want(r.block_io().is_some(), "io", "linux.resources.blockIO");
+    want(
+        r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+        "hugetlb",
+        "linux.resources.hugepageLimits",
+    );
+    want(
+        r.rdma().as_ref().is_some_and(|h| !h.is_empty()),
+        "rdma",
+        "linux.resources.rdma",
+    );
+    let n = r.network().as_ref();
+    want(
+        n.is_some_and(|n| n.class_id().is_some()),
+        "net_cls",
+        "linux.resources.network.classID",
+    );
+    want(
+        n.is_some_and(|n| n.priorities().as_ref().is_some_and(|p| !p.is_empty())),
+        "net_prio",
+        "linux.resources.network.priorities",
+    );
     out
+}
+
+/// A controller's name on cgroup v1.
+fn v1_name(v2_name: &str) -> &str {
+    if v2_name == "io" {
+        "blkio"
+    } else {
+        v2_name
+    }
 }
 
 /// `mkdir` each missing level: a cgroup is a directory, and making one
@@ -421,52 +550,76 @@ impl Placement {
     }
 }
 
-/// The pids in the container's cgroup, from the first hierarchy that has it.
-pub fn processes(cg: &Cgroup) -> Vec<i32> {
-    cg.dirs
-        .iter()
-        .find_map(|d| std::fs::read_to_string(d.host_path().join("cgroup.procs")).ok())
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+/// The container's cgroup and every cgroup below it (the container may
+/// make its own, e.g. systemd inside), deepest first, in one hierarchy.
+fn subtree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(subtree(&e.path()));
+            }
+        }
+    }
+    if dir.exists() {
+        out.push(dir.to_path_buf());
+    }
+    out
 }
 
-/// Kill whatever is still in the cgroup, then remove its directory on
-/// every hierarchy. The kernel refuses `rmdir` while a process (even a
-/// zombie not yet reaped) is inside, so this waits a little for that.
+/// The pids in the container's cgroup and below, read from the hierarchy
+/// listed first (every hierarchy holds the same processes).
+pub fn processes(cg: &Cgroup) -> Vec<i32> {
+    let Some(d) = cg.dirs.first() else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = subtree(&d.host_path())
+        .iter()
+        .filter_map(|dir| std::fs::read_to_string(dir.join("cgroup.procs")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Kill whatever is still in the cgroup, then remove it (and any cgroups
+/// the container made below it) on every hierarchy. A process may fork
+/// while the list is read, so the killing repeats until none is left; the
+/// kernel refuses `rmdir` while a process (even a zombie not yet reaped)
+/// is inside, so that waits a little too.
 pub fn remove(cg: &Cgroup) -> Result<()> {
-    for pid in processes(cg) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let pids = processes(cg);
+        if pids.is_empty() || std::time::Instant::now() > deadline {
+            break;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     let mut left = Vec::new();
     for d in &cg.dirs {
-        let dir = d.host_path();
-        let mut tries = 0;
-        let res = loop {
-            let removed = std::fs::remove_dir(&dir)
-                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
-            match removed {
-                Ok(()) | Err(Errno::ENOENT) => break Ok(()),
-                Err(Errno::EBUSY) if tries < 200 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => break Err(e),
+        for dir in subtree(&d.host_path()) {
+            let res = remove_cgroup_dir(&dir);
+            explain::record(
+                "rmdir",
+                format_args!("{}", dir.display()),
+                "removing the directory removes the cgroup",
+                std::time::Duration::ZERO,
+                res.err(),
+            );
+            if let Err(e) = res {
+                left.push(format!("{} ({})", dir.display(), e.desc()));
             }
-        };
-        explain::record(
-            "rmdir",
-            format_args!("{}", dir.display()),
-            "removing the directory removes the cgroup",
-            std::time::Duration::ZERO,
-            res.err(),
-        );
-        if let Err(e) = res {
-            left.push(format!("{} ({})", dir.display(), e.desc()));
         }
     }
     if left.is_empty() {
@@ -476,6 +629,22 @@ pub fn remove(cg: &Cgroup) -> Result<()> {
             "cannot remove the container's cgroup: {}",
             left.join(", ")
         )))
+    }
+}
+
+fn remove_cgroup_dir(dir: &Path) -> std::result::Result<(), Errno> {
+    let mut tries = 0;
+    loop {
+        let removed =
+            std::fs::remove_dir(dir).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)));
+        match removed {
+            Ok(()) | Err(Errno::ENOENT) => return Ok(()),
+            Err(Errno::EBUSY) if tries < 400 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -490,4 +659,121 @@ fn limit(v: i64, field: &str, unlimited: &str, file: &str) -> Result<String> {
         )),
         v => Ok(v.to_string()),
     }
+}
+
+/// One device rule, checked: the spec's rule, or one of the devices every
+/// container gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    /// 'a' (all), 'c' or 'b'.
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    /// A subset of "rwm".
+    pub access: String,
+}
+
+impl DeviceRule {
+    /// The line v1's devices.allow and devices.deny take: "c 1:3 rwm".
+    fn v1_line(&self) -> String {
+        let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+        if self.kind == 'a' {
+            return "a".to_string();
+        }
+        format!(
+            "{} {}:{} {}",
+            self.kind,
+            num(self.major),
+            num(self.minor),
+            self.access
+        )
+    }
+}
+
+/// The devices every container gets (see devices.rs), allowed after the
+/// config's own rules, as runc does, so a deny-all list keeps /dev usable.
+const DEFAULT_DEVICES: [(char, i64, Option<i64>); 9] = [
+    ('c', 1, Some(3)), // null
+    ('c', 1, Some(5)), // zero
+    ('c', 1, Some(7)), // full
+    ('c', 1, Some(8)), // random
+    ('c', 1, Some(9)), // urandom
+    ('c', 5, Some(0)), // tty
+    ('c', 5, Some(1)), // console
+    ('c', 5, Some(2)), // ptmx
+    ('c', 136, None),  // the container's ptys
+];
+
+/// `linux.resources.devices`, checked, with the default devices allowed last.
+pub fn device_rules(
+    rules: &[oci_spec::runtime::LinuxDeviceCgroup],
+    file: &str,
+) -> Result<Vec<DeviceRule>> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    let mut out = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let field = format!("linux.resources.devices[{i}]");
+        let kind = match r.typ().unwrap_or(T::A) {
+            T::A => 'a',
+            T::C => 'c',
+            T::B => 'b',
+            other => {
+                return Err(Error::config(
+                    file,
+                    format!(
+                        "{field}.type is {:?}; a device rule's type is a, b or c",
+                        other.as_str()
+                    ),
+                ))
+            }
+        };
+        let access = r.access().clone().unwrap_or_else(|| "rwm".into());
+        if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+            return Err(Error::config(
+                file,
+                format!("{field}.access is {access:?}; it must be made of r, w and m"),
+            ));
+        }
+        out.push(DeviceRule {
+            allow: r.allow(),
+            kind,
+            major: r.major().filter(|m| *m >= 0),
+            minor: r.minor().filter(|m| *m >= 0),
+            access,
+        });
+    }
+    if !out.is_empty() {
+        for (kind, major, minor) in DEFAULT_DEVICES {
+            out.push(DeviceRule {
+                allow: true,
+                kind,
+                major: Some(major),
+                minor,
+                access: "rwm".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `linux.resources.rdma` as rdma.max lines: "mlx4_0 hca_handle=2 hca_object=2000".
+fn rdma_lines(
+    rdma: &std::collections::HashMap<String, oci_spec::runtime::LinuxRdma>,
+) -> Vec<String> {
+    let mut lines: Vec<String> = rdma
+        .iter()
+        .map(|(dev, l)| {
+            let mut line = dev.clone();
+            if let Some(h) = l.hca_handles() {
+                line += &format!(" hca_handle={h}");
+            }
+            if let Some(o) = l.hca_objects() {
+                line += &format!(" hca_object={o}");
+            }
+            line
+        })
+        .collect();
+    lines.sort();
+    lines
 }

@@ -16,7 +16,8 @@
 //!      the caller's own ids (or newuidmap/newgidmap) in the maps]
 //!                                                  (mounts; joins its v1
 //!                                                   cgroups; cgroup ns)
-//!   ◀─ MountsDone ─ prestart, createRuntime hooks ─ HooksDone ─▶
+//!   ◀─ MountsDone ─ attach the v2 device filter
+//!   ─ prestart, createRuntime hooks ─ HooksDone ─▶
 //!   ◀─ Ready ─ record "created" ─ write --pid-file ─ return
 //! ```
 //!
@@ -90,6 +91,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created> {
         .map(|s| seccomp::compile(s, &config_file))
         .transpose()?;
 
+    store.check_free(&opts.id)?;
     let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy());
     let cgroup = cgroups::resolve(
         cgroups_path.as_deref(),
@@ -176,35 +178,8 @@ fn refuse_what_is_not_built_yet(bundle: &Bundle, opts: &CreateOptions, file: &st
             "process.terminal is true but no --console-socket was given (set \"terminal\": false to use the caller's stdio)",
         ));
     }
-    let linux = bundle.spec.linux().as_ref();
     if let Some(p) = process {
         crate::lsm::check(p, file)?;
-    }
-    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
-        let unenforced: Vec<&str> = [
-            ("cpu", r.cpu().is_some()),
-            ("blockIO", r.block_io().is_some()),
-            ("hugepageLimits", r.hugepage_limits().is_some()),
-            ("network", r.network().is_some()),
-            ("rdma", r.rdma().is_some()),
-            ("unified", r.unified().is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect();
-        if !unenforced.is_empty() {
-            explain::warn(&format!(
-                "linux.resources.{} not enforced yet: puncker applies memory and pids so far",
-                unenforced.join(", linux.resources.")
-            ));
-        }
-        if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            // Every Docker config has these: say it in the log, not on every run's stderr.
-            explain::log_line(
-                "warning",
-                "linux.resources.devices rules are not enforced yet (no device cgroup); the container has only the devices puncker creates",
-            );
-        }
     }
     Ok(())
 }
@@ -292,6 +267,7 @@ fn build(
         give_fifo_to(&c.fifo_path(), uid, gid)?;
     }
     runtime_end.expect(Msg::MountsDone)?;
+    cgroups::install_device_filter(&c.record.cgroup, linux.resources().as_ref(), &config_file)?;
     let state = c.oci_state(Status::Creating);
     if let Some(h) = spec.hooks() {
         #[allow(deprecated)]
