@@ -209,6 +209,8 @@ pub enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Change a running container's limits (its cgroup's files)
+    Update(UpdateArgs),
     /// Freeze every process of the container (cgroup freezer)
     Pause {
         /// The container id
@@ -238,11 +240,6 @@ pub enum Command {
 /// runc commands puncker does not implement yet: a clear error, never silence.
 #[derive(Subcommand)]
 pub enum NotYet {
-    #[command(hide = true, disable_help_flag = true)]
-    Update {
-        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
-        rest: Vec<String>,
-    },
     #[command(hide = true, disable_help_flag = true)]
     Events {
         #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
@@ -283,6 +280,7 @@ const LONG_FLAGS: &[&str] = &[
     "force",
     "format",
     "quiet",
+    "resources",
     "help",
 ];
 
@@ -394,6 +392,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::List { format, quiet } => {
             print!("{}", lifecycle::list(&store, format == "json", quiet)?)
         }
+        Command::Update(a) => lifecycle::update::update(&store, &a.id, &a.flags)?,
         Command::Pause { id } => lifecycle::pause(&store, &id)?,
         Command::Resume { id } => lifecycle::resume(&store, &id)?,
         Command::Features => println!("{}", crate::features::document()),
@@ -401,7 +400,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ps { format, id } => print!("{}", lifecycle::ps(&store, &id, format == "json")?),
         Command::NotYet(n) => {
             let name = match n {
-                NotYet::Update { .. } => "update",
                 NotYet::Events { .. } => "events",
                 NotYet::Checkpoint { .. } => "checkpoint",
                 NotYet::Restore { .. } => "restore",
@@ -470,4 +468,13 @@ pub fn version_text() -> String {
         option_env!("PUNCKER_COMMIT").unwrap_or("unknown"),
         crate::config::OCI_VERSION
     )
+}
+
+/// `update ID` and runc's flags for it.
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    /// The container id
+    pub id: String,
+    #[command(flatten)]
+    pub flags: crate::lifecycle::update::Flags,
 }

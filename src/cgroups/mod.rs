@@ -317,6 +317,72 @@ pub fn create(cg: &Cgroup, resources: Option<&LinuxResources>, file: &str) -> Re
     Ok(())
 }
 
+/// `update`: write new resources into the container's existing cgroup, with
+/// the writers `create` used. v1 device rules are written again only if
+/// they changed: rewriting them starts with "deny all", and for that moment
+/// the container could not open /dev/null.
+pub fn update(cg: &Cgroup, new: &LinuxResources, old: &LinuxResources, file: &str) -> Result<()> {
+    for (controller, field) in wanted_controllers(new) {
+        if cg.with_controller(controller).is_none() {
+            return Err(Error::config(
+                file,
+                format!("{field} needs the {controller} cgroup controller, which this host does not have"),
+            ));
+        }
+    }
+    let mut for_v1 = new.clone();
+    if new.devices() == old.devices() {
+        for_v1.set_devices(None);
+    }
+    for d in &cg.dirs {
+        if d.is_v2() {
+            v2::apply(
+                d,
+                new,
+                |c| cg.with_controller(c).is_some_and(Dir::is_v2),
+                file,
+            )?;
+        } else {
+            v1::apply(d, &for_v1, file)?;
+        }
+    }
+    if new.devices().is_some() && new.devices() != old.devices() {
+        install_device_filter(cg, Some(new), file)?;
+    }
+    Ok(())
+}
+
+/// `memory.checkBeforeUpdate`: refuse a limit below what the container
+/// already uses, instead of letting the kernel reclaim or OOM-kill.
+pub fn check_memory_fits(
+    cg: &Cgroup,
+    m: &oci_spec::runtime::LinuxMemory,
+    file: &str,
+) -> Result<()> {
+    let Some(limit) = m.limit().filter(|l| *l >= 0) else {
+        return Ok(());
+    };
+    let Some(d) = cg.with_controller("memory") else {
+        return Ok(());
+    };
+    let usage_file = if d.is_v2() {
+        "memory.current"
+    } else {
+        "memory.usage_in_bytes"
+    };
+    let usage: i64 = std::fs::read_to_string(d.host_path().join(usage_file))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    if usage > limit {
+        return Err(Error::config(
+            file,
+            format!("linux.resources.memory.limit {limit} is below what the container uses now ({usage} bytes), and checkBeforeUpdate is set"),
+        ));
+    }
+    Ok(())
+}
+
 /// On cgroup v2 (with no v1 devices hierarchy), attach the device filter.
 /// Called once the init has made the config's device nodes: the filter
 /// would refuse it the `mknod` of any node the rules do not allow, as v1's

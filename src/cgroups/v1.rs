@@ -77,7 +77,24 @@ pub fn apply(d: &Dir, r: &LinuxResources, file: &str) -> Result<()> {
 }
 
 fn memory(d: &Dir, m: &LinuxMemory, file: &str) -> Result<()> {
-    // limit before swap: memory+swap may never be below memory.
+    if let (Some(s), Some(l)) = (m.swap(), m.limit()) {
+        if s != -1 && l != -1 && s < l {
+            return Err(Error::config(
+                file,
+                format!("linux.resources.memory.swap ({s}) is memory plus swap, so it must be at least linux.resources.memory.limit ({l})"),
+            ));
+        }
+    }
+    // memory+swap may never be below memory: raising both, swap goes first.
+    let memsw = d.host_path().join("memory.memsw.limit_in_bytes");
+    let current_memsw: i64 = std::fs::read_to_string(&memsw)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(i64::MAX);
+    let swap_first = matches!((m.limit(), m.swap()), (Some(l), Some(s)) if s != -1 && (l == -1 || l > current_memsw));
+    if swap_first {
+        swap(d, m, file)?;
+    }
     if let Some(v) = m.limit() {
         let v = limit(v, "linux.resources.memory.limit", "-1", file)?;
         write_file(
@@ -96,27 +113,8 @@ fn memory(d: &Dir, m: &LinuxMemory, file: &str) -> Result<()> {
             "linux.resources.memory.reservation",
         )?;
     }
-    if let Some(v) = m.swap() {
-        let field = "linux.resources.memory.swap";
-        if let (s, Some(l)) = (v, m.limit()) {
-            if s != -1 && l != -1 && s < l {
-                return Err(Error::config(
-                    file,
-                    format!("{field} ({s}) is memory plus swap, so it must be at least linux.resources.memory.limit ({l})"),
-                ));
-            }
-        }
-        if !d.host_path().join("memory.memsw.limit_in_bytes").exists() {
-            return Err(Error::Other(format!(
-                "{field}: this kernel does not account swap (no memory.memsw.limit_in_bytes; boot with swapaccount=1)"
-            )));
-        }
-        write_file(
-            d,
-            "memory.memsw.limit_in_bytes",
-            &limit(v, field, "-1", file)?,
-            field,
-        )?;
+    if !swap_first {
+        swap(d, m, file)?;
     }
     if let Some(v) = m.swappiness() {
         let field = "linux.resources.memory.swappiness";
@@ -134,6 +132,25 @@ fn memory(d: &Dir, m: &LinuxMemory, file: &str) -> Result<()> {
             "memory.oom_control",
             "1",
             "linux.resources.memory.disableOOMKiller",
+        )?;
+    }
+    Ok(())
+}
+
+/// `memory.swap` is memory plus swap on v1 too: memory.memsw.limit_in_bytes.
+fn swap(d: &Dir, m: &LinuxMemory, file: &str) -> Result<()> {
+    if let Some(v) = m.swap() {
+        let field = "linux.resources.memory.swap";
+        if !d.host_path().join("memory.memsw.limit_in_bytes").exists() {
+            return Err(Error::Other(format!(
+                "{field}: this kernel does not account swap (no memory.memsw.limit_in_bytes; boot with swapaccount=1)"
+            )));
+        }
+        write_file(
+            d,
+            "memory.memsw.limit_in_bytes",
+            &limit(v, field, "-1", file)?,
+            field,
         )?;
     }
     Ok(())

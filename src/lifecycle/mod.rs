@@ -12,6 +12,7 @@
 pub mod create;
 pub mod exec;
 pub mod init;
+pub mod update;
 
 use crate::error::{Error, Result};
 use crate::explain;
