@@ -211,6 +211,17 @@ pub enum Command {
     },
     /// Change a running container's limits (its cgroup's files)
     Update(UpdateArgs),
+    /// Print the container's cgroup statistics and OOM events, as JSON lines
+    Events {
+        /// Print one stats event and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events when streaming (e.g. 5s, 500ms)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// The container id
+        id: String,
+    },
     /// Freeze every process of the container (cgroup freezer)
     Pause {
         /// The container id
@@ -240,11 +251,6 @@ pub enum Command {
 /// runc commands puncker does not implement yet: a clear error, never silence.
 #[derive(Subcommand)]
 pub enum NotYet {
-    #[command(hide = true, disable_help_flag = true)]
-    Events {
-        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
-        rest: Vec<String>,
-    },
     #[command(hide = true, disable_help_flag = true)]
     Checkpoint {
         #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
@@ -281,6 +287,8 @@ const LONG_FLAGS: &[&str] = &[
     "format",
     "quiet",
     "resources",
+    "stats",
+    "interval",
     "help",
 ];
 
@@ -393,6 +401,14 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             print!("{}", lifecycle::list(&store, format == "json", quiet)?)
         }
         Command::Update(a) => lifecycle::update::update(&store, &a.id, &a.flags)?,
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let every = lifecycle::events::parse_interval(&interval)?;
+            lifecycle::events::events(&store, &id, stats, every)?
+        }
         Command::Pause { id } => lifecycle::pause(&store, &id)?,
         Command::Resume { id } => lifecycle::resume(&store, &id)?,
         Command::Features => println!("{}", crate::features::document()),
@@ -400,7 +416,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ps { format, id } => print!("{}", lifecycle::ps(&store, &id, format == "json")?),
         Command::NotYet(n) => {
             let name = match n {
-                NotYet::Events { .. } => "events",
                 NotYet::Checkpoint { .. } => "checkpoint",
                 NotYet::Restore { .. } => "restore",
             };

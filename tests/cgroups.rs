@@ -2502,7 +2502,7 @@ fn pure_v2_cpu_and_io_need_their_controllers() {
     }
 }
 
-/// A bug: `unified` writes any file of the cgroup, cgroup.procs included.
+/// Once a bug: `unified` wrote any file of the cgroup, cgroup.procs included.
 /// A pid given there (`"unified": {"cgroup.procs": "<pid>"}`) is moved into
 /// the container's cgroup at create, and `delete --force` then SIGKILLs it,
 /// though the runtime never started it: the rule that
@@ -2511,8 +2511,7 @@ fn pure_v2_cpu_and_io_need_their_controllers() {
 /// processes (cgroup.procs, cgroup.threads, cgroup.kill) are refused,
 /// naming config.json and linux.resources.unified.
 #[test]
-#[ignore = "BUG: unified cgroup.procs moves a foreign process into the container's cgroup; delete --force SIGKILLs it"]
-fn bug_unified_cgroup_procs_pulls_in_a_process_the_runtime_did_not_start() {
+fn unified_cgroup_procs_cannot_pull_in_a_process_the_runtime_did_not_start() {
     if !has_v2() {
         return skip("no cgroup v2 on this host");
     }

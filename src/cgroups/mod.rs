@@ -38,6 +38,7 @@
 pub mod devices_bpf;
 pub mod freezer;
 pub mod mount;
+pub mod stats;
 mod v1;
 mod v2;
 
@@ -234,7 +235,7 @@ impl Cgroup {
 
     /// Where a controller (named as on v2) lives: its v1 hierarchy, else the
     /// v2 tree when the host offers that controller there.
-    fn with_controller(&self, controller: &str) -> Option<&Dir> {
+    pub(crate) fn with_controller(&self, controller: &str) -> Option<&Dir> {
         let v1 = v1_name(controller);
         self.dirs.iter().find(|d| d.has(v1)).or_else(|| {
             let d = self.v2()?;

@@ -241,6 +241,14 @@ fn unified(d: &Dir, u: &std::collections::HashMap<String, String>, file: &str) -
                 format!("{field}: not a cgroup v2 file name (controller.file, no '/')"),
             ));
         }
+        if matches!(key.as_str(), "cgroup.procs" | "cgroup.threads" | "cgroup.kill") {
+            // These move or kill processes: config must not reach outside
+            // the container, and delete would kill what was moved in.
+            return Err(Error::config(
+                file,
+                format!("{field}: a config may set limits, not move or kill processes"),
+            ));
+        }
         if !d.host_path().join(key).exists() {
             return Err(Error::config(
                 file,

@@ -10,6 +10,7 @@
 //! have files of their own.
 
 pub mod create;
+pub mod events;
 pub mod exec;
 pub mod init;
 pub mod update;
