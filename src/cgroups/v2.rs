@@ -241,7 +241,10 @@ fn unified(d: &Dir, u: &std::collections::HashMap<String, String>, file: &str) -
                 format!("{field}: not a cgroup v2 file name (controller.file, no '/')"),
             ));
         }
-        if matches!(key.as_str(), "cgroup.procs" | "cgroup.threads" | "cgroup.kill") {
+        if matches!(
+            key.as_str(),
+            "cgroup.procs" | "cgroup.threads" | "cgroup.kill"
+        ) {
             // These move or kill processes: config must not reach outside
             // the container, and delete would kill what was moved in.
             return Err(Error::config(
