@@ -8,6 +8,8 @@
 # Checks: docker run (output, stderr, exit status), Docker's own seccomp
 # profile and capabilities in force, run -d + exec + top + stop + rm,
 # --memory and --pids-limit in the container's cgroup (and `docker stats`),
+# `docker update`, Docker's device rules (a disk node cannot be opened),
+# pause and unpause,
 # the cgroup gone after rm, run -it through the console socket, and containerd's own client (`ctr
 # run --runc-binary`) on the containerd that dockerd started. Exits
 # non-zero on the first failure.
@@ -89,10 +91,20 @@ cid=$("$docker" inspect -f '{{.Id}}' pk-e2e-cg)
 limits=$("$docker" exec pk-e2e-cg sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max' | tr '\n' ' ')
 [ "$limits" = "50331648 33 " ] || fail "--memory 48m --pids-limit 33: the container sees '$limits'"
 "$docker" stats --no-stream --format '{{.MemUsage}}' pk-e2e-cg | grep -q '48MiB' || fail "docker stats: $("$docker" stats --no-stream pk-e2e-cg 2>&1)"
+"$docker" update --memory 96m --memory-swap -1 --pids-limit 44 pk-e2e-cg >/dev/null || fail "docker update"
+limits=$("$docker" exec pk-e2e-cg sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max' | tr '\n' ' ')
+[ "$limits" = "100663296 44 " ] || fail "docker update --memory 96m --pids-limit 44: the container sees '$limits'"
+# Docker's device rules: mknod is allowed (CAP_MKNOD), opening the disk is not.
+out=$("$docker" exec pk-e2e-cg sh -c 'mknod /tmp/disk b 8 0 && head -c1 /tmp/disk' 2>&1) && fail "a block device opened inside the container: $out"
+grep -q 'Operation not permitted' <<<"$out" || fail "opening a block device: '$out' (expected EPERM from the device cgroup)"
+"$docker" pause pk-e2e-cg >/dev/null || fail "docker pause"
+[ "$("$docker" inspect -f '{{.State.Status}}' pk-e2e-cg)" = paused ] || fail "not paused after docker pause"
+"$docker" unpause pk-e2e-cg >/dev/null || fail "docker unpause"
+[ "$("$docker" exec pk-e2e-cg echo alive)" = alive ] || fail "exec after unpause"
 "$docker" rm -f pk-e2e-cg >/dev/null || fail "docker rm -f"
 left=$(find /sys/fs/cgroup -maxdepth 4 -type d -name "*$cid*" 2>/dev/null)
 [ -z "$left" ] || fail "cgroup left after docker rm: $left"
-pass "--memory and --pids-limit in the container's cgroup, removed with it"
+pass "--memory and --pids-limit in the container's cgroup, docker update, device rules, pause/unpause, cgroup removed with it"
 
 out=$( (sleep 1; echo 'tty; exit 5') | script -qec "$docker run --rm -it --runtime=puncker --network none puncker-e2e:busybox sh" /dev/null) && rc=0 || rc=$?
 grep -q '/dev/pts/0' <<<"$out" || fail "run -it: no terminal: $out"

@@ -437,13 +437,14 @@ fn wanted_controllers(r: &LinuxResources) -> Vec<(&'static str, &'static str)> {
     let c = r.cpu().as_ref();
     want(
         c.is_some_and(|c| {
-            c.shares().is_some()
-                || c.quota().is_some()
-                || c.period().is_some()
-                || c.burst().is_some()
-                || c.idle().is_some()
-                || c.realtime_runtime().is_some()
-                || c.realtime_period().is_some()
+            // Managers send 0 for "not set", as runc reads it.
+            c.shares().is_some_and(|v| v != 0)
+                || c.quota().is_some_and(|v| v != 0)
+                || c.period().is_some_and(|v| v != 0)
+                || c.burst().is_some_and(|v| v != 0)
+                || c.idle().is_some_and(|v| v != 0)
+                || c.realtime_runtime().is_some_and(|v| v != 0)
+                || c.realtime_period().is_some_and(|v| v != 0)
         }),
         "cpu",
         "linux.resources.cpu",
@@ -456,7 +457,19 @@ fn wanted_controllers(r: &LinuxResources) -> Vec<(&'static str, &'static str)> {
         "cpuset",
         "linux.resources.cpu.cpus/mems",
     );
-    want(r.block_io().is_some(), "io", "linux.resources.blockIO");
+    want(
+        r.block_io().as_ref().is_some_and(|b| {
+            b.weight().is_some_and(|v| v != 0)
+                || b.leaf_weight().is_some_and(|v| v != 0)
+                || b.weight_device().as_ref().is_some_and(|d| !d.is_empty())
+                || b.throttle_read_bps_device().as_ref().is_some_and(|d| !d.is_empty())
+                || b.throttle_write_bps_device().as_ref().is_some_and(|d| !d.is_empty())
+                || b.throttle_read_iops_device().as_ref().is_some_and(|d| !d.is_empty())
+                || b.throttle_write_iops_device().as_ref().is_some_and(|d| !d.is_empty())
+        }),
+        "io",
+        "linux.resources.blockIO",
+    );
     want(
         r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
         "hugetlb",

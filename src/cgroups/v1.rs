@@ -157,7 +157,7 @@ fn swap(d: &Dir, m: &LinuxMemory, file: &str) -> Result<()> {
 }
 
 fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
-    if let Some(v) = c.shares() {
+    if let Some(v) = c.shares().filter(|v| *v != 0) {
         write_file(
             d,
             "cpu.shares",
@@ -166,7 +166,7 @@ fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
         )?;
     }
     // The period first: the kernel checks the quota against it.
-    if let Some(v) = c.period() {
+    if let Some(v) = c.period().filter(|v| *v != 0) {
         write_file(
             d,
             "cpu.cfs_period_us",
@@ -174,7 +174,7 @@ fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
             "linux.resources.cpu.period",
         )?;
     }
-    if let Some(v) = c.quota() {
+    if let Some(v) = c.quota().filter(|v| *v != 0) {
         let v = limit(v, "linux.resources.cpu.quota", "-1", file)?;
         write_file(d, "cpu.cfs_quota_us", &v, "linux.resources.cpu.quota")?;
     }
@@ -186,7 +186,7 @@ fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
             "linux.resources.cpu.burst",
         )?;
     }
-    if let Some(v) = c.realtime_period() {
+    if let Some(v) = c.realtime_period().filter(|v| *v != 0) {
         write_file(
             d,
             "cpu.rt_period_us",
@@ -194,7 +194,7 @@ fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
             "linux.resources.cpu.realtimePeriod",
         )?;
     }
-    if let Some(v) = c.realtime_runtime() {
+    if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
         write_file(
             d,
             "cpu.rt_runtime_us",
@@ -225,7 +225,7 @@ fn blkio(d: &Dir, b: &LinuxBlockIo) -> Result<()> {
     } else {
         "blkio.bfq.weight"
     };
-    if let Some(v) = b.weight() {
+    if let Some(v) = b.weight().filter(|v| *v != 0) {
         write_file(
             d,
             weight_file,
@@ -233,7 +233,7 @@ fn blkio(d: &Dir, b: &LinuxBlockIo) -> Result<()> {
             "linux.resources.blockIO.weight",
         )?;
     }
-    if let Some(v) = b.leaf_weight() {
+    if let Some(v) = b.leaf_weight().filter(|v| *v != 0) {
         write_file(
             d,
             "blkio.leaf_weight",
@@ -242,7 +242,7 @@ fn blkio(d: &Dir, b: &LinuxBlockIo) -> Result<()> {
         )?;
     }
     for w in b.weight_device().iter().flatten() {
-        if let Some(v) = w.weight() {
+        if let Some(v) = w.weight().filter(|v| *v != 0) {
             let line = format!("{}:{} {v}", w.major(), w.minor());
             write_file(
                 d,

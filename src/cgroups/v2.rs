@@ -129,7 +129,7 @@ fn memory(d: &Dir, m: &LinuxMemory, file: &str) -> Result<()> {
 }
 
 fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
-    if let Some(shares) = c.shares() {
+    if let Some(shares) = c.shares().filter(|v| *v != 0) {
         // v1 shares run from 2 to 262144, v2 weights from 1 to 10000: map
         // one range onto the other, as other runtimes do.
         let shares = shares.clamp(2, 262_144);
@@ -141,12 +141,13 @@ fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
             "linux.resources.cpu.shares",
         )?;
     }
-    if c.quota().is_some() || c.period().is_some() {
-        let quota = match c.quota() {
+    let (quota, period) = (c.quota().filter(|v| *v != 0), c.period().filter(|v| *v != 0));
+    if quota.is_some() || period.is_some() {
+        let quota = match quota {
             Some(q) => limit(q, "linux.resources.cpu.quota", "max", file)?,
             None => "max".to_string(),
         };
-        let period = c.period().unwrap_or(100_000);
+        let period = period.unwrap_or(100_000);
         write_file(
             d,
             "cpu.max",
@@ -177,12 +178,12 @@ fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
 fn io(d: &Dir, b: &LinuxBlockIo) -> Result<()> {
     // v1 weights run from 10 to 1000, v2's from 1 to 10000.
     let weight = |w: u16| 1 + (u64::from(w.clamp(10, 1000)) - 10) * 9999 / 990;
-    if let Some(w) = b.weight() {
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         let v = format!("default {}", weight(w));
         write_file(d, "io.weight", &v, "linux.resources.blockIO.weight")?;
     }
     for w in b.weight_device().iter().flatten() {
-        if let Some(v) = w.weight() {
+        if let Some(v) = w.weight().filter(|v| *v != 0) {
             let line = format!("{}:{} {}", w.major(), w.minor(), weight(v));
             write_file(
                 d,
