@@ -45,7 +45,7 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub explain_file: Option<String>,
-    /// Accepted for runc compatibility (puncker does not manage cgroups yet)
+    /// Let systemd own the container's cgroup (not built yet: refused)
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility: true, false or auto
