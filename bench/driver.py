@@ -832,7 +832,7 @@ def main(argv):
                 status = 1
         if a.memory_floor or a.memory_floor_only:
             print("\nMemory floor: smallest linux.resources.memory.limit under which "
-                  "`run` of `echo ok` succeeds (bisection 256 KiB..64 MiB, "
+                  "`run` of `echo ok` succeeds (bisection 64 KiB..64 MiB, "
                   f"resolution {a.memory_resolution} KiB)", flush=True)
             for rt in runtimes:
                 val, msg = memory_floor(bench, rt, a.memory_resolution * KIB)

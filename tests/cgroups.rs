@@ -28,7 +28,7 @@ use std::fs;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -1200,16 +1200,8 @@ impl Drop for Layout {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if let Ok(mut ch) = cmd.spawn() {
-            let start = Instant::now();
-            while ch.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > Duration::from_secs(20) {
-                    let _ = ch.kill();
-                    let _ = ch.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+        if let Ok(ch) = cmd.spawn() {
+            wait_or_kill(ch, Duration::from_secs(20));
         }
         let _ = self.holder.kill();
         let _ = self.holder.wait();
@@ -2182,66 +2174,44 @@ fn hugepage_limits_go_to_wherever_the_host_has_hugetlb() {
 
 #[test]
 fn a_resource_whose_controller_the_host_lacks_is_refused_naming_both() {
-    let mut checked = 0;
-    if !host_has_controller("net_cls") {
-        refused(
+    let cases = [
+        (
+            "net_cls",
             "cg_no_netcls",
-            |s, id| {
-                set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(s, "\"network\":{\"classID\":1048577}");
-            },
-            &[
-                "linux.resources.network.classID",
-                "net_cls cgroup controller",
-            ],
-        );
-        checked += 1;
-    }
-    if !host_has_controller("net_prio") {
-        refused(
+            "\"network\":{\"classID\":1048577}",
+            "linux.resources.network.classID",
+        ),
+        (
+            "net_prio",
             "cg_no_netprio",
-            |s, id| {
-                set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(
-                    s,
-                    "\"network\":{\"priorities\":[{\"name\":\"lo\",\"priority\":5}]}",
-                );
-            },
-            &[
-                "linux.resources.network.priorities",
-                "net_prio cgroup controller",
-            ],
-        );
-        checked += 1;
-    }
-    if !host_has_controller("rdma") {
-        refused(
+            "\"network\":{\"priorities\":[{\"name\":\"lo\",\"priority\":5}]}",
+            "linux.resources.network.priorities",
+        ),
+        (
+            "rdma",
             "cg_no_rdma",
-            |s, id| {
-                set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(
-                    s,
-                    "\"rdma\":{\"mlx5_1\":{\"hcaHandles\":3,\"hcaObjects\":10000}}",
-                );
-            },
-            &["linux.resources.rdma", "rdma cgroup controller"],
-        );
-        checked += 1;
-    }
-    if !host_has_controller("hugetlb") {
-        refused(
+            "\"rdma\":{\"mlx5_1\":{\"hcaHandles\":3,\"hcaObjects\":10000}}",
+            "linux.resources.rdma",
+        ),
+        (
+            "hugetlb",
             "cg_no_hugetlb",
+            "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}]",
+            "linux.resources.hugepageLimits",
+        ),
+    ];
+    let mut checked = 0;
+    for (controller, name, resources, field) in cases {
+        if host_has_controller(controller) {
+            continue;
+        }
+        refused(
+            name,
             |s, id| {
                 set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(
-                    s,
-                    "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}]",
-                );
+                set_resources(s, resources);
             },
-            &[
-                "linux.resources.hugepageLimits",
-                "hugetlb cgroup controller",
-            ],
+            &[field, &format!("{controller} cgroup controller")],
         );
         checked += 1;
     }

@@ -1027,16 +1027,8 @@ fn wait_procs_gone(c: &Container) -> Vec<(i32, String)> {
 impl Drop for Container {
     fn drop(&mut self) {
         let (mut cmd, _, _) = self.command(&["delete", "--force", &self.id]);
-        if let Ok(mut ch) = cmd.spawn() {
-            let start = Instant::now();
-            while ch.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > Duration::from_secs(20) {
-                    let _ = ch.kill();
-                    let _ = ch.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+        if let Ok(ch) = cmd.spawn() {
+            wait_or_kill(ch, Duration::from_secs(20));
         }
         // Kill anything that still belongs to this container.
         for _ in 0..3 {
@@ -1591,5 +1583,18 @@ impl Container {
     /// `with_args_linked` running `sleep 1000`.
     pub fn new_linked(name: &str) -> Container {
         Self::with_args_linked(name, &["sleep", "1000"])
+    }
+}
+
+/// Wait for `ch` up to `limit`, then kill it: cleanup must never hang a test.
+pub fn wait_or_kill(mut ch: std::process::Child, limit: Duration) {
+    let start = Instant::now();
+    while ch.try_wait().ok().flatten().is_none() {
+        if start.elapsed() > limit {
+            let _ = ch.kill();
+            let _ = ch.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
