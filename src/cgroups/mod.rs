@@ -462,10 +462,18 @@ fn wanted_controllers(r: &LinuxResources) -> Vec<(&'static str, &'static str)> {
             b.weight().is_some_and(|v| v != 0)
                 || b.leaf_weight().is_some_and(|v| v != 0)
                 || b.weight_device().as_ref().is_some_and(|d| !d.is_empty())
-                || b.throttle_read_bps_device().as_ref().is_some_and(|d| !d.is_empty())
-                || b.throttle_write_bps_device().as_ref().is_some_and(|d| !d.is_empty())
-                || b.throttle_read_iops_device().as_ref().is_some_and(|d| !d.is_empty())
-                || b.throttle_write_iops_device().as_ref().is_some_and(|d| !d.is_empty())
+                || b.throttle_read_bps_device()
+                    .as_ref()
+                    .is_some_and(|d| !d.is_empty())
+                || b.throttle_write_bps_device()
+                    .as_ref()
+                    .is_some_and(|d| !d.is_empty())
+                || b.throttle_read_iops_device()
+                    .as_ref()
+                    .is_some_and(|d| !d.is_empty())
+                || b.throttle_write_iops_device()
+                    .as_ref()
+                    .is_some_and(|d| !d.is_empty())
         }),
         "io",
         "linux.resources.blockIO",

@@ -141,7 +141,10 @@ fn cpu(d: &Dir, c: &LinuxCpu, file: &str) -> Result<()> {
             "linux.resources.cpu.shares",
         )?;
     }
-    let (quota, period) = (c.quota().filter(|v| *v != 0), c.period().filter(|v| *v != 0));
+    let (quota, period) = (
+        c.quota().filter(|v| *v != 0),
+        c.period().filter(|v| *v != 0),
+    );
     if quota.is_some() || period.is_some() {
         let quota = match quota {
             Some(q) => limit(q, "linux.resources.cpu.quota", "max", file)?,
