@@ -7,10 +7,11 @@
 #   hyperfine, time, strace  benchmark and profiling tools
 #   libseccomp-dev  linked by the seccomp module
 #   util-linux      unshare, script (pty tests), mountpoint
+#   procps          ps(1), which `puncker ps ID -- ARGS` runs
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(busybox-static python3 runc crun hyperfine time strace file
-      libseccomp-dev pkg-config build-essential util-linux iproute2 make)
+      libseccomp-dev pkg-config build-essential util-linux iproute2 make procps)
 apt-get update || { sleep 10; apt-get update; }
 apt-get install -y --no-install-recommends "${pkgs[@]}" ||
     { sleep 10; apt-get install -y --no-install-recommends "${pkgs[@]}"; }

@@ -243,6 +243,10 @@ pub enum Command {
         format: String,
         /// The container id
         id: String,
+        /// After `--`: run the host's ps(1) with these options, keeping the
+        /// container's lines (e.g. `-- -ef`)
+        #[arg(last = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
     },
     #[command(flatten)]
     NotYet(NotYet),
@@ -413,7 +417,14 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Resume { id } => lifecycle::resume(&store, &id)?,
         Command::Features => println!("{}", crate::features::document()),
         Command::Exec(a) => return exec(&store, a),
-        Command::Ps { format, id } => print!("{}", lifecycle::ps(&store, &id, format == "json")?),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => print!(
+            "{}",
+            lifecycle::ps(&store, &id, format == "json", &ps_args)?
+        ),
         Command::NotYet(n) => {
             let name = match n {
                 NotYet::Checkpoint { .. } => "checkpoint",

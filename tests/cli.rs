@@ -87,6 +87,46 @@ fn ps_and_kill_all_find_the_processes_of_a_container_in_the_host_pid_namespace()
     ps_then_kill_all(&c);
 }
 
+/// `ps ID -- ARGS` runs the host's ps(1) and keeps the container's lines.
+#[test]
+fn ps_with_ps_options_keeps_only_the_containers_lines() {
+    let c = Container::with_args("cli_ps_args", &["sh", "-c", "sleep 102 & sleep 102 & wait"]);
+    c.create_and_start();
+    assert!(
+        wait_until(SHORT, || c
+            .rt(&["ps", "--format", "json", &c.id])
+            .stdout
+            .matches(',')
+            .count()
+            == 2),
+        "the shell and its two sleeps never all ran"
+    );
+    let o = c.rt(&["ps", &c.id, "--", "-eo", "pid,args"]);
+    o.assert_ok();
+    let mut lines = o.stdout.lines();
+    assert!(
+        lines.next().is_some_and(|h| h.contains("PID")),
+        "{}",
+        o.stdout
+    );
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(
+        rest.len(),
+        3,
+        "the shell and two sleeps, nothing else:\n{}",
+        o.stdout
+    );
+    assert!(rest.iter().all(|l| l.contains("sleep 102")), "{}", o.stdout);
+    let o = c.rt(&["ps", "--format", "json", &c.id, "--", "-ef"]);
+    assert!(!o.ok() && o.stderr.contains("json"), "{}", o.describe());
+    let o = c.rt(&["ps", &c.id, "--", "-o", "comm"]);
+    assert!(
+        !o.ok() && o.stderr.contains("PID column"),
+        "{}",
+        o.describe()
+    );
+}
+
 /// `ps` lists the init and its two sleeps; `kill --all KILL` ends them all.
 fn ps_then_kill_all(c: &Container) {
     let init = c.create_and_start();

@@ -41,7 +41,15 @@ pub fn enable_controllers(d: &Dir, controllers: &[&str]) -> Result<()> {
                 "cgroup.subtree_control",
                 &missing.join(" "),
                 "a controller works in a cgroup only if every ancestor hands it down",
-            )?;
+            )
+            .map_err(|e| match e.errno() {
+                // v2's "no internal processes" rule.
+                Some(nix::errno::Errno::EBUSY) => Error::Other(format!(
+                    "{e}: {} holds processes of its own, so it cannot hand controllers down to the container's cgroup; give an absolute linux.cgroupsPath outside it",
+                    ancestor.display()
+                )),
+                _ => e,
+            })?;
         }
         ancestor.push(level);
     }

@@ -288,7 +288,7 @@ fn processes_in_pid_namespace_of(init: &ProcessId) -> Vec<ProcessId> {
 
 /// `ps`: the container's processes, as host pids (JSON, as containerd
 /// reads it) or a table.
-pub fn ps(store: &Store, id: &str, json: bool) -> Result<String> {
+pub fn ps(store: &Store, id: &str, json: bool, ps_args: &[String]) -> Result<String> {
     let c = store.read(id)?;
     let mut pids: Vec<i32> = match (c.status(), c.record.init) {
         (Status::Running | Status::Paused | Status::Created | Status::Creating, Some(init)) => {
@@ -303,6 +303,14 @@ pub fn ps(store: &Store, id: &str, json: bool) -> Result<String> {
         _ => Vec::new(),
     };
     pids.sort_unstable();
+    if !ps_args.is_empty() {
+        if json {
+            return Err(Error::Usage(
+                "ps: --format json takes no ps(1) options after --".into(),
+            ));
+        }
+        return host_ps_of(&pids, ps_args);
+    }
     if json {
         return serde_json::to_string(&pids)
             .map(|s| s + "\n")
@@ -319,6 +327,46 @@ pub fn ps(store: &Store, id: &str, json: bool) -> Result<String> {
         out += &format!("{pid:<7} {}\n", cmd.join(" "));
     }
     Ok(out)
+}
+
+/// `ps ID -- ARGS`: the host's ps(1) run with ARGS, keeping its header
+/// and the lines whose PID column is one of the container's processes.
+fn host_ps_of(pids: &[i32], args: &[String]) -> Result<String> {
+    let shown = args.join(" ");
+    let out = std::process::Command::new("ps")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::Other(format!("ps -- {shown}: cannot run ps(1): {e}")))?;
+    if !out.status.success() {
+        return Err(Error::Usage(format!(
+            "ps -- {shown}: ps(1) failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let column = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "ps -- {shown}: ps(1) printed no PID column to match the container's processes by (try -ef)"
+            ))
+        })?;
+    let mut kept = format!("{header}\n");
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(column)
+            .and_then(|p| p.parse().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            kept += line;
+            kept.push('\n');
+        }
+    }
+    Ok(kept)
 }
 
 /// `delete`: remove a stopped (or created) container; `--force` any.
