@@ -130,7 +130,8 @@ fn mounted_hierarchies() -> Vec<Mounted> {
 }
 
 /// Work out the container's directory on every hierarchy the host has.
-/// Pure computation: nothing is made until [`create`].
+/// Nothing is made until [`create`]; a path that names a root, or a cgroup
+/// that already holds processes, is refused here, before the record.
 /// `systemd` is the global `--systemd-cgroup`: a manager asking systemd to
 /// own the cgroup, which is not built yet.
 pub fn resolve(cgroups_path: Option<&str>, id: &str, systemd: bool, file: &str) -> Result<Cgroup> {
@@ -204,7 +205,8 @@ pub fn resolve(cgroups_path: Option<&str>, id: &str, systemd: bool, file: &str) 
         });
     }
     let cg = Cgroup { dirs };
-    if let Some(pids) = Some(processes(&cg)).filter(|p| !p.is_empty()) {
+    let pids = processes(&cg);
+    if !pids.is_empty() {
         // delete kills what is in the cgroup: it must hold only this container.
         return Err(Error::config(
             file,
@@ -252,20 +254,10 @@ impl Cgroup {
 /// Make the container's cgroup on every hierarchy and apply
 /// `linux.resources`. Undone by [`remove`].
 pub fn create(cg: &Cgroup, resources: Option<&LinuxResources>, file: &str) -> Result<()> {
-    let wanted = resources.map(wanted_controllers).unwrap_or_default();
-    let mut homes = Vec::new();
-    for (controller, field) in &wanted {
-        let dir = cg.with_controller(controller).ok_or_else(|| {
-            Error::config(
-                file,
-                format!(
-                    "{field} needs the {controller} cgroup controller{}, which this host does not have",
-                    if *controller == "io" { " (blkio on v1)" } else { "" }
-                ),
-            )
-        })?;
-        homes.push(dir);
-    }
+    let wanted = match resources {
+        Some(r) => homes_of(cg, r, file)?,
+        None => Vec::new(),
+    };
     let unified = resources
         .and_then(|r| r.unified().as_ref())
         .filter(|u| !u.is_empty());
@@ -283,9 +275,8 @@ pub fn create(cg: &Cgroup, resources: Option<&LinuxResources>, file: &str) -> Re
         if d.is_v2() {
             let mut needed: Vec<&str> = wanted
                 .iter()
-                .zip(&homes)
-                .filter(|(_, h)| h.is_v2())
-                .map(|((c, _), _)| *c)
+                .filter(|(_, home)| home.is_v2())
+                .map(|(c, _)| *c)
                 .collect();
             // unified keys name their controller: "memory.high" needs memory.
             let offered =
@@ -301,18 +292,55 @@ pub fn create(cg: &Cgroup, resources: Option<&LinuxResources>, file: &str) -> Re
             v1::inherit_cpuset(d)?;
         }
     }
-    if let Some(r) = resources {
-        for d in &cg.dirs {
-            if d.is_v2() {
-                v2::apply(
-                    d,
-                    r,
-                    |c| cg.with_controller(c).is_some_and(Dir::is_v2),
+    match resources {
+        Some(r) => write_resources(cg, r, r, file),
+        None => Ok(()),
+    }
+}
+
+/// Where each controller `r` needs lives; a missing one is an error
+/// naming the field and the controller.
+fn homes_of<'a>(
+    cg: &'a Cgroup,
+    r: &LinuxResources,
+    file: &str,
+) -> Result<Vec<(&'static str, &'a Dir)>> {
+    wanted_controllers(r)
+        .into_iter()
+        .map(|(controller, field)| {
+            let home = cg.with_controller(controller).ok_or_else(|| {
+                Error::config(
                     file,
-                )?;
-            } else {
-                v1::apply(d, r, file)?;
-            }
+                    format!(
+                        "{field} needs the {controller} cgroup controller{}, which this host does not have",
+                        if controller == "io" { " (blkio on v1)" } else { "" }
+                    ),
+                )
+            })?;
+            Ok((controller, home))
+        })
+        .collect()
+}
+
+/// Write resources into every hierarchy's directory: `for_v2` into the v2
+/// tree (the fields whose controllers live there), `for_v1` into each v1
+/// hierarchy (the fields of its controllers).
+fn write_resources(
+    cg: &Cgroup,
+    for_v2: &LinuxResources,
+    for_v1: &LinuxResources,
+    file: &str,
+) -> Result<()> {
+    for d in &cg.dirs {
+        if d.is_v2() {
+            v2::apply(
+                d,
+                for_v2,
+                |c| cg.with_controller(c).is_some_and(Dir::is_v2),
+                file,
+            )?;
+        } else {
+            v1::apply(d, for_v1, file)?;
         }
     }
     Ok(())
@@ -323,30 +351,12 @@ pub fn create(cg: &Cgroup, resources: Option<&LinuxResources>, file: &str) -> Re
 /// they changed: rewriting them starts with "deny all", and for that moment
 /// the container could not open /dev/null.
 pub fn update(cg: &Cgroup, new: &LinuxResources, old: &LinuxResources, file: &str) -> Result<()> {
-    for (controller, field) in wanted_controllers(new) {
-        if cg.with_controller(controller).is_none() {
-            return Err(Error::config(
-                file,
-                format!("{field} needs the {controller} cgroup controller, which this host does not have"),
-            ));
-        }
-    }
+    homes_of(cg, new, file)?;
     let mut for_v1 = new.clone();
     if new.devices() == old.devices() {
         for_v1.set_devices(None);
     }
-    for d in &cg.dirs {
-        if d.is_v2() {
-            v2::apply(
-                d,
-                new,
-                |c| cg.with_controller(c).is_some_and(Dir::is_v2),
-                file,
-            )?;
-        } else {
-            v1::apply(d, &for_v1, file)?;
-        }
-    }
+    write_resources(cg, new, &for_v1, file)?;
     if new.devices().is_some() && new.devices() != old.devices() {
         install_device_filter(cg, Some(new), file)?;
     }
