@@ -26,7 +26,7 @@ pub fn document() -> String {
                 "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
                 "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"
             ],
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
             "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},

@@ -41,6 +41,18 @@ fn features_document_lists_what_is_implemented() {
         .and_then(|rest| rest.split("\"selinux\"").next())
         .unwrap_or("");
     assert!(seccomp.contains("\"enabled\":true"), "{}", o.stdout);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    let cg = &v["linux"]["cgroup"];
+    assert_eq!(
+        (&cg["v1"], &cg["v2"], &cg["systemd"], &cg["rdma"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(true),
+            &serde_json::json!(false),
+            &serde_json::json!(true)
+        ),
+        "cgroup support as built: {cg}"
+    );
 }
 
 #[test]
