@@ -137,9 +137,49 @@ fn drop_namespace(spec: &mut Spec, typ: &str) {
     spec.namespaces.retain(|n| !n.contains(&pat));
 }
 
-/// An absolute cgroupsPath unique to `c`.
-fn abs_path(c: &Container) -> String {
-    format!("/pkcg-{}", c.id)
+/// An absolute cgroupsPath unique to the container `id`.
+fn abs_path(id: &str) -> String {
+    format!("/pkcg-{id}")
+}
+
+/// A container running `args` in a cgroup of its own ([`abs_path`]);
+/// returns it and that path.
+fn in_own_cgroup(name: &str, args: &[&str]) -> (Ct, String) {
+    let mut c = ct(name, args);
+    let path = abs_path(&c.id);
+    set_cgroups_path(&mut c.spec, &path);
+    (c, path)
+}
+
+/// [`in_own_cgroup`] with `linux.resources` set as by [`set_resources`].
+fn limited(name: &str, args: &[&str], resources: &str) -> (Ct, String) {
+    let (mut c, path) = in_own_cgroup(name, args);
+    set_resources(&mut c.spec, resources);
+    (c, path)
+}
+
+/// A spec setup for [`refused`]: the container's own cgroup
+/// ([`abs_path`]) with `linux.resources` set as by [`set_resources`].
+fn own_cgroup_with(resources: &str) -> impl FnOnce(&mut Spec, &str) + '_ {
+    move |s, id| {
+        set_cgroups_path(s, &abs_path(id));
+        set_resources(s, resources);
+    }
+}
+
+/// Make the container's /sys/fs/cgroup mount writable, so that it can
+/// make sub-cgroups.
+fn writable_cgroup_mount(spec: &mut Spec) {
+    for m in spec.mounts.iter_mut() {
+        if m.contains("\"/sys/fs/cgroup\"") {
+            *m = mount_json(
+                "/sys/fs/cgroup",
+                "cgroup",
+                "cgroup",
+                &["nosuid", "noexec", "nodev", "relatime", "rw"],
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -310,12 +350,39 @@ fn assert_no_cgroup_left(c: &Container, recs: &[Rec]) {
     );
 }
 
+/// `delete --force` of `c` succeeds and leaves none of its cgroups
+/// (`recs`, and any named after it) or their processes.
+#[track_caller]
+fn delete_force_cleanly(c: &Container, recs: &[Rec]) {
+    c.delete(true).assert_ok();
+    assert_no_cgroup_left(c, recs);
+}
+
+/// Assert every recorded directory is still there (else "DIR `what`").
+#[track_caller]
+fn assert_recorded_dirs_remain(recs: &[Rec], what: &str) {
+    for r in recs {
+        assert!(r.host_dir().is_dir(), "{} {what}", r.host_dir().display());
+    }
+}
+
 /// Assert a refused create left nothing: no state entry, no cgroup, no
 /// process.
 #[track_caller]
 fn assert_nothing_left(c: &Container) {
     assert_no_cgroup_left(c, &[]);
     c.assert_no_traces();
+}
+
+/// `exec --detach` of `args` in `c`; returns the exec'd process's pid.
+#[track_caller]
+fn exec_detached(c: &Container, args: &[&str]) -> i32 {
+    let pf = c.dir.join("exec.pid");
+    let pfs = pf.to_string_lossy().to_string();
+    let mut cmd = vec!["exec", "--detach", "--pid-file", &pfs, &c.id];
+    cmd.extend_from_slice(args);
+    c.rt(&cmd).assert_ok();
+    read_trim(&pf).parse().expect("pid file")
 }
 
 fn alive(pid: i32) -> bool {
@@ -345,12 +412,10 @@ fn memory_and_pids_limits_are_written_and_read_back() {
         "for f in {}; do echo \"$f=$(cat /sys/fs/cgroup/$f)\"; done; grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control; echo END; exec sleep 1000",
         files.join(" ")
     );
-    let mut c = ct("cg_limits", &["sh", "-c", &script]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
     let swap = if memsw { ",\"swap\":67108864" } else { "" };
-    set_resources(
-        &mut c.spec,
+    let (c, path) = limited(
+        "cg_limits",
+        &["sh", "-c", &script],
         &format!("\"memory\":{{\"limit\":33554432,\"reservation\":16777216{swap},\"swappiness\":10,\"disableOOMKiller\":true}},\"pids\":{{\"limit\":42}}"),
     );
     let mut want = vec![
@@ -401,8 +466,7 @@ fn memory_and_pids_limits_are_written_and_read_back() {
         "host oom_control: {oom}"
     );
 
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -410,18 +474,13 @@ fn minus_one_means_no_limit() {
     if !v1_memory_and_pids() {
         return;
     }
-    let mut c = ct(
+    let (c, _) = limited(
         "cg_unlimited",
         &[
             "sh",
             "-c",
             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.soft_limit_in_bytes",
         ],
-    );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(
-        &mut c.spec,
         "\"memory\":{\"limit\":-1,\"reservation\":-1},\"pids\":{\"limit\":-1}",
     );
     let o = c.run_fg();
@@ -448,19 +507,21 @@ fn memory_hog_is_oom_killed_at_its_limit() {
         return;
     }
     // Control: under a roomy limit the hog really holds its 64 MB.
-    let mut roomy = ct("cg_hog_roomy", &["sh", "-c", HOG]);
-    let path = abs_path(&roomy);
-    set_cgroups_path(&mut roomy.spec, &path);
-    set_resources(&mut roomy.spec, "\"memory\":{\"limit\":536870912}");
+    let (roomy, _) = limited(
+        "cg_hog_roomy",
+        &["sh", "-c", HOG],
+        "\"memory\":{\"limit\":536870912}",
+    );
     let o = roomy.run_fg();
     assert_eq!(o.code(), Some(0), "{}", o.describe());
     assert_eq!(o.stdout.trim(), "survived 64000000", "{}", o.describe());
 
     // 32 MiB: the kernel kills it; `run` reports the SIGKILL as 137.
-    let mut c = ct("cg_hog", &["sh", "-c", HOG]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"memory\":{\"limit\":33554432}");
+    let (c, _) = limited(
+        "cg_hog",
+        &["sh", "-c", HOG],
+        "\"memory\":{\"limit\":33554432}",
+    );
     let o = c.run_fg();
     assert_eq!(
         o.code(),
@@ -480,10 +541,11 @@ fn oom_kill_is_counted_in_the_containers_cgroup() {
     let script = format!(
         "({HOG}); echo \"hog exit $?\"; grep -w oom_kill /sys/fs/cgroup/memory/memory.oom_control; echo END; exec sleep 1000"
     );
-    let mut c = ct("cg_oomcount", &["sh", "-c", &script]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"memory\":{\"limit\":33554432}");
+    let (c, _) = limited(
+        "cg_oomcount",
+        &["sh", "-c", &script],
+        "\"memory\":{\"limit\":33554432}",
+    );
     c.create_and_start();
     let out = c.wait_stdout("END", Duration::from_secs(30));
     assert!(
@@ -491,10 +553,7 @@ fn oom_kill_is_counted_in_the_containers_cgroup() {
         "the hog was not SIGKILLed:\n{out}"
     );
     assert!(!out.contains("survived"), "{out}");
-    let inside = out
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let inside = kv(&out, "oom_kill");
     assert!(
         inside.is_some_and(|n| n >= 1),
         "inside, memory.oom_control counts no oom_kill:\n{out}"
@@ -516,8 +575,7 @@ fn oom_kill_is_counted_in_the_containers_cgroup() {
     );
     // The container lives on: only the hog died.
     assert_eq!(c.status(), "running");
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -528,10 +586,7 @@ fn fork_loop_stops_at_the_pids_limit() {
     // The init (1) and the subshell (1) leave room for 8 sleeps under 10.
     // busybox sh gives up on its first failed fork, so the subshell ends.
     let script = "(i=0; while [ $i -lt 30 ]; do sleep 1000 & i=$((i+1)); echo \"started $i\"; done); echo \"loop ended\"; echo END; exec sleep 1000";
-    let mut c = ct("cg_pids", &["sh", "-c", script]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"pids\":{\"limit\":10}");
+    let (c, _) = limited("cg_pids", &["sh", "-c", script], "\"pids\":{\"limit\":10}");
     let init = c.create_and_start();
     let out = c.wait_stdout("END", SHORT);
     let started = out
@@ -577,8 +632,7 @@ fn fork_loop_stops_at_the_pids_limit() {
     assert_eq!(sleeps, 9, "members {members:?}"); // the init exec'd sleep too
     assert_eq!(read_trim(&pids.join("pids.max")), "10");
 
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
     for p in members {
         assert!(!alive(p), "process {p} of the container survived delete");
     }
@@ -625,18 +679,16 @@ fn assert_placed(c: &Container, pid: i32, want_path: impl Fn(&str) -> String) ->
     recs
 }
 
+/// Prints the container's /proc/self/cgroup, then END, and stays.
+const CAT_OWN_CGROUP: &[&str] = &[
+    "sh",
+    "-c",
+    "cat /proc/self/cgroup; echo END; exec sleep 1000",
+];
+
 #[test]
 fn cgroup_namespace_shows_root_inside_and_the_path_on_the_host() {
-    let mut c = ct(
-        "cg_ns",
-        &[
-            "sh",
-            "-c",
-            "cat /proc/self/cgroup; echo END; exec sleep 1000",
-        ],
-    );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
+    let (c, path) = in_own_cgroup("cg_ns", CAT_OWN_CGROUP);
     let pid = c.create_and_start();
     let out = c.wait_stdout("END", SHORT);
     let recs = assert_placed(&c, pid, |_| path.clone());
@@ -657,23 +709,13 @@ fn cgroup_namespace_shows_root_inside_and_the_path_on_the_host() {
         ns_link(&pid.to_string(), "cgroup"),
         ns_link("self", "cgroup")
     );
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
 fn without_a_cgroup_namespace_the_host_path_shows() {
-    let mut c = ct(
-        "cg_nons",
-        &[
-            "sh",
-            "-c",
-            "cat /proc/self/cgroup; echo END; exec sleep 1000",
-        ],
-    );
+    let (mut c, path) = in_own_cgroup("cg_nons", CAT_OWN_CGROUP);
     drop_namespace(&mut c.spec, "cgroup");
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
     let pid = c.create_and_start();
     let out = c.wait_stdout("END", SHORT);
     let recs = assert_placed(&c, pid, |_| path.clone());
@@ -691,8 +733,7 @@ fn without_a_cgroup_namespace_the_host_path_shows() {
         ns_link(&pid.to_string(), "cgroup"),
         ns_link("self", "cgroup")
     );
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -719,15 +760,8 @@ fn relative_path_lands_under_the_runtimes_own_cgroup() {
     }
     // A plain delete of a running container is refused, and keeps the cgroup.
     c.delete(false).assert_fail();
-    for r in &recs {
-        assert!(
-            r.host_dir().is_dir(),
-            "{} removed by a refused delete",
-            r.host_dir().display()
-        );
-    }
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    assert_recorded_dirs_remain(&recs, "removed by a refused delete");
+    delete_force_cleanly(&c, &recs);
     // Its own cgroups are still there.
     for (ctl, own_path) in &own {
         let r = rec_of(&recs, ctl);
@@ -747,8 +781,7 @@ fn empty_path_is_the_id_relative_to_the_runtimes_cgroup() {
     let id = c.id.clone();
     let pid = c.create_and_start();
     let recs = assert_placed(&c, pid, |own| format!("{}/{id}", own.trim_end_matches('/')));
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -757,29 +790,14 @@ fn no_cgroups_path_is_the_id_relative_to_the_runtimes_cgroup() {
     let id = c.id.clone();
     let pid = c.create_and_start();
     let recs = assert_placed(&c, pid, |own| format!("{}/{id}", own.trim_end_matches('/')));
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
 fn an_execd_process_is_in_the_containers_cgroup() {
-    let mut c = ct("cg_exec", &["sleep", "1000"]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
+    let (c, path) = in_own_cgroup("cg_exec", &["sleep", "1000"]);
     let init = c.create_and_start();
-    let pf = c.dir.join("exec.pid");
-    let pfs = pf.to_string_lossy().to_string();
-    c.rt(&[
-        "exec",
-        "--detach",
-        "--pid-file",
-        &pfs,
-        &c.id,
-        "sleep",
-        "999",
-    ])
-    .assert_ok();
-    let pid: i32 = read_trim(&pf).parse().expect("pid file");
+    let pid = exec_detached(&c, &["sleep", "999"]);
     assert_eq!(
         fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
         b"sleep\x00999\x00"
@@ -794,8 +812,7 @@ fn an_execd_process_is_in_the_containers_cgroup() {
     for (ctl, p) in &inside {
         assert_eq!(p, "/", "exec'd process sees {ctl:?} at {p}:\n{}", o.stdout);
     }
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
     assert!(!alive(pid), "exec'd process {pid} survived delete --force");
 }
 
@@ -804,17 +821,15 @@ fn the_cgroup_mount_shows_the_containers_own_directory() {
     if !v1_memory_and_pids() {
         return;
     }
-    let mut c = ct(
+    let (c, _) = limited(
         "cg_view",
         &[
             "sh",
             "-c",
             "echo procs; cat /sys/fs/cgroup/pids/cgroup.procs; echo limit $(cat /sys/fs/cgroup/pids/pids.max); if mkdir /sys/fs/cgroup/pids/x 2>/dev/null; then echo MADE; else echo REFUSED; fi; echo END",
         ],
+        "\"pids\":{\"limit\":77}",
     );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"pids\":{\"limit\":77}");
     let o = c.run_fg();
     o.assert_ok();
     let procs: Vec<&str> = o
@@ -845,7 +860,7 @@ fn the_cgroup_mount_shows_the_containers_own_directory() {
 fn delete_force_kills_extra_processes_without_a_pid_namespace() {
     // No pid namespace: killing the init does not take its children or an
     // exec'd process with it; only the cgroup knows them.
-    let mut c = ct(
+    let (mut c, _) = in_own_cgroup(
         "cg_delf",
         &[
             "sh",
@@ -854,23 +869,9 @@ fn delete_force_kills_extra_processes_without_a_pid_namespace() {
         ],
     );
     drop_namespace(&mut c.spec, "pid");
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
     let init = c.create_and_start();
     c.wait_stdout("END", SHORT);
-    let pf = c.dir.join("exec.pid");
-    let pfs = pf.to_string_lossy().to_string();
-    c.rt(&[
-        "exec",
-        "--detach",
-        "--pid-file",
-        &pfs,
-        &c.id,
-        "sleep",
-        "1003",
-    ])
-    .assert_ok();
-    let execd: i32 = read_trim(&pf).parse().expect("pid file");
+    let execd = exec_detached(&c, &["sleep", "1003"]);
     let recs = recorded(&c);
     let first = recs[0].host_dir();
     let mut members = vec![];
@@ -884,8 +885,7 @@ fn delete_force_kills_extra_processes_without_a_pid_namespace() {
     });
     assert_eq!(members.len(), 4, "{}: {members:?}", first.display());
     assert!(members.contains(&init) && members.contains(&execd));
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
     for p in members {
         assert!(!alive(p), "process {p} survived delete --force");
     }
@@ -894,13 +894,11 @@ fn delete_force_kills_extra_processes_without_a_pid_namespace() {
 
 #[test]
 fn delete_of_a_stopped_container_kills_what_its_init_left_behind() {
-    let mut c = ct(
+    let (mut c, path) = in_own_cgroup(
         "cg_delstopped",
         &["sh", "-c", "sleep 1000 & echo \"bg $!\""],
     );
     drop_namespace(&mut c.spec, "pid");
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
     c.create_and_start();
     c.wait_status("stopped", SHORT);
     let out = c.wait_stdout("bg ", SHORT);
@@ -932,10 +930,11 @@ fn a_failed_create_leaves_no_cgroup() {
     }
     // A prestart hook runs once the cgroup exists: it copies the limit from
     // the host, then fails the create.
-    let mut c = ct("cg_failhook", &["sleep", "1000"]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"memory\":{\"limit\":33554432}");
+    let (mut c, path) = limited(
+        "cg_failhook",
+        &["sleep", "1000"],
+        "\"memory\":{\"limit\":33554432}",
+    );
     let seen = c.dir.join("seen-by-hook");
     let script = format!(
         "cat /sys/fs/cgroup/memory{path}/memory.limit_in_bytes > {}; exit 3",
@@ -953,10 +952,11 @@ fn a_failed_create_leaves_no_cgroup() {
     assert_nothing_left(&c);
 
     // The init fails to mount a bind source that does not exist.
-    let mut c = ct("cg_failmount", &["sleep", "1000"]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"pids\":{\"limit\":20}");
+    let (mut c, _) = limited(
+        "cg_failmount",
+        &["sleep", "1000"],
+        "\"pids\":{\"limit\":20}",
+    );
     let missing = format!("/nonexistent-{}", c.id);
     c.spec
         .mounts
@@ -975,19 +975,40 @@ fn a_failed_create_leaves_no_cgroup() {
 // Bad input
 // ---------------------------------------------------------------------------
 
-/// `create` with `setup` applied must fail naming config.json and each of
-/// `needles`, leaving nothing.
+/// Assert `o` failed naming config.json and each of `needles`.
 #[track_caller]
-fn refused(name: &str, setup: impl FnOnce(&mut Spec, &str), needles: &[&str]) {
-    let mut c = ct(name, &["sleep", "1000"]);
-    let id = c.id.clone();
-    setup(&mut c.spec, &id);
-    let o = c.create();
+fn assert_refused(o: &Out, needles: &[&str]) {
     o.assert_fail();
     o.assert_stderr_contains("config.json");
     for n in needles {
         o.assert_stderr_contains(n);
     }
+}
+
+/// `create` with `setup` applied must fail naming config.json and each of
+/// `needles`, leaving nothing.
+#[track_caller]
+fn refused(name: &str, setup: impl FnOnce(&mut Spec, &str), needles: &[&str]) {
+    refused_in(None, name, setup, needles);
+}
+
+/// [`refused`], run in the layout `prep` makes (see [`Layout`]) if any.
+#[track_caller]
+fn refused_in(
+    prep: Option<&str>,
+    name: &str,
+    setup: impl FnOnce(&mut Spec, &str),
+    needles: &[&str],
+) {
+    let mut c = ct(name, &["sleep", "1000"]);
+    let id = c.id.clone();
+    setup(&mut c.spec, &id);
+    let o = match prep {
+        None => c.create(),
+        // The layout ends (its holder killed) with this statement.
+        Some(prep) => Layout::new(&c, prep).with_bundle(&c, "create").0,
+    };
+    assert_refused(&o, needles);
     assert_nothing_left(&c);
     assert!(
         c.root_entries().is_empty(),
@@ -1000,10 +1021,7 @@ fn refused(name: &str, setup: impl FnOnce(&mut Spec, &str), needles: &[&str]) {
 fn negative_memory_limit_is_refused() {
     refused(
         "cg_bad_mem",
-        |s, id| {
-            set_cgroups_path(s, &format!("/pkcg-{id}"));
-            set_resources(s, "\"memory\":{\"limit\":-2}");
-        },
+        own_cgroup_with("\"memory\":{\"limit\":-2}"),
         &[
             "linux.resources.memory.limit",
             "a limit must be positive, or -1 for none",
@@ -1016,10 +1034,7 @@ fn negative_memory_reservation_is_refused() {
     // The limit is written first, so the cgroup exists when this is found.
     refused(
         "cg_bad_res",
-        |s, id| {
-            set_cgroups_path(s, &format!("/pkcg-{id}"));
-            set_resources(s, "\"memory\":{\"limit\":33554432,\"reservation\":-7}");
-        },
+        own_cgroup_with("\"memory\":{\"limit\":33554432,\"reservation\":-7}"),
         &[
             "linux.resources.memory.reservation",
             "a limit must be positive, or -1 for none",
@@ -1031,10 +1046,7 @@ fn negative_memory_reservation_is_refused() {
 fn negative_pids_limit_is_refused() {
     refused(
         "cg_bad_pids",
-        |s, id| {
-            set_cgroups_path(s, &format!("/pkcg-{id}"));
-            set_resources(s, "\"pids\":{\"limit\":-5}");
-        },
+        own_cgroup_with("\"pids\":{\"limit\":-5}"),
         &[
             "linux.resources.pids.limit",
             "a limit must be positive, or -1 for none",
@@ -1046,10 +1058,7 @@ fn negative_pids_limit_is_refused() {
 fn swappiness_above_100_is_refused() {
     refused(
         "cg_bad_swappiness",
-        |s, id| {
-            set_cgroups_path(s, &format!("/pkcg-{id}"));
-            set_resources(s, "\"memory\":{\"swappiness\":101}");
-        },
+        own_cgroup_with("\"memory\":{\"swappiness\":101}"),
         &["linux.resources.memory.swappiness", "101"],
     );
 }
@@ -1175,13 +1184,23 @@ impl Layout {
         (finish(cmd, &what, &o, &e), o)
     }
 
+    /// `BIN --root ROOT VERB --bundle BUNDLE ID` in the layout, with the
+    /// config written first (VERB is create or run); as [`Layout::rt`].
+    fn with_bundle(&self, c: &Container, verb: &str) -> (Out, PathBuf) {
+        c.write_config_now();
+        let b = c.bundle_str();
+        self.rt(c, &[verb, "--bundle", &b, &c.id])
+    }
+
+    fn delete_force(&self, c: &Container) -> Out {
+        self.rt(c, &["delete", "--force", &c.id]).0
+    }
+
     /// create + start in the layout; returns the container's stdout file
     /// and the init's pid.
     #[track_caller]
     fn create_and_start(&self, c: &Container) -> (PathBuf, i32) {
-        c.write_config_now();
-        let b = c.bundle_str();
-        let (o, out) = self.rt(c, &["create", "--bundle", &b, &c.id]);
+        let (o, out) = self.with_bundle(c, "create");
         o.assert_ok();
         self.rt(c, &["start", &c.id]).0.assert_ok();
         let (st, _) = self.rt(c, &["state", &c.id]);
@@ -1233,7 +1252,7 @@ fn host_v2_mount() -> PathBuf {
 
 #[test]
 fn pure_v2_places_roots_and_removes_the_cgroup() {
-    let mut c = ct(
+    let (c, path) = in_own_cgroup(
         "cg_purev2",
         &[
             "sh",
@@ -1241,8 +1260,6 @@ fn pure_v2_places_roots_and_removes_the_cgroup() {
             "cat /proc/self/cgroup; echo procs; cat /sys/fs/cgroup/cgroup.procs; grep ' /sys/fs/cgroup' /proc/self/mountinfo; echo END; exec sleep 1000",
         ],
     );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
     let l = Layout::new(&c, PURE_V2);
     let (out_file, pid) = l.create_and_start(&c);
     let out = wait_file_contains(&out_file, "END");
@@ -1279,8 +1296,7 @@ fn pure_v2_places_roots_and_removes_the_cgroup() {
         .unwrap_or_else(|| panic!("no /sys/fs/cgroup mount inside:\n{out}"));
     assert!(mnt.contains(" - cgroup2 "), "{mnt}");
 
-    let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
-    d.assert_ok();
+    l.delete_force(&c).assert_ok();
     assert!(
         !host_dir.exists(),
         "{} left after delete",
@@ -1290,33 +1306,45 @@ fn pure_v2_places_roots_and_removes_the_cgroup() {
     assert!(c.root_entries_for_id().is_empty());
 }
 
-#[test]
-fn pure_v2_without_the_memory_controller_refuses_a_memory_limit() {
-    let mut c = ct(
-        "cg_purev2_mem",
-        &["sh", "-c", "cat /sys/fs/cgroup/memory.max"],
-    );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"memory\":{\"limit\":33554432}");
-    let offered =
-        fs::read_to_string(host_v2_mount().join("cgroup.controllers")).unwrap_or_default();
+/// `run` in the pure v2 layout of a container running `args` in its own
+/// cgroup with `resources`. Where the host's cgroup2 tree offers
+/// `controller`, the run must succeed and pass `check`; elsewhere it must
+/// be refused naming config.json and each of `needles`. Either way nothing
+/// is left.
+#[track_caller]
+fn run_on_pure_v2(
+    name: &str,
+    args: &[&str],
+    resources: &str,
+    controller: &str,
+    check: impl FnOnce(&Out),
+    needles: &[&str],
+) {
+    let offered = v2_offers(controller);
+    let (c, _) = limited(name, args, resources);
     let l = Layout::new(&c, PURE_V2);
-    c.write_config_now();
-    let b = c.bundle_str();
-    let (o, _) = l.rt(&c, &["run", "--bundle", &b, &c.id]);
-    if offered.split_whitespace().any(|x| x == "memory") {
-        // A v2 tree with memory: the limit is applied as memory.max.
+    let (o, _) = l.with_bundle(&c, "run");
+    if offered {
         o.assert_ok();
-        assert_eq!(o.stdout.trim(), (32 * MIB).to_string(), "{}", o.describe());
+        check(&o);
     } else {
-        o.assert_fail();
-        o.assert_stderr_contains("config.json");
-        o.assert_stderr_contains("linux.resources.memory");
-        o.assert_stderr_contains("memory cgroup controller");
+        assert_refused(&o, needles);
     }
     drop(l);
     assert_nothing_left(&c);
+}
+
+#[test]
+fn pure_v2_without_the_memory_controller_refuses_a_memory_limit() {
+    run_on_pure_v2(
+        "cg_purev2_mem",
+        &["sh", "-c", "cat /sys/fs/cgroup/memory.max"],
+        "\"memory\":{\"limit\":33554432}",
+        "memory",
+        // A v2 tree with memory: the limit is applied as memory.max.
+        |o| assert_eq!(o.stdout.trim(), (32 * MIB).to_string(), "{}", o.describe()),
+        &["linux.resources.memory", "memory cgroup controller"],
+    );
 }
 
 #[test]
@@ -1325,18 +1353,13 @@ fn pure_v1_applies_limits_and_removes_the_cgroup() {
         eprintln!("skipped: not a hybrid host, cannot stand for a pure v1 one");
         return;
     }
-    let mut c = ct(
+    let (c, path) = limited(
         "cg_purev1",
         &[
             "sh",
             "-c",
             "cat /proc/self/cgroup; echo LIMITS; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; ls /sys/fs/cgroup; echo END; exec sleep 1000",
         ],
-    );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(
-        &mut c.spec,
         "\"memory\":{\"limit\":50331648},\"pids\":{\"limit\":33}",
     );
     let l = Layout::new(&c, "umount -l /sys/fs/cgroup/unified");
@@ -1388,8 +1411,7 @@ fn pure_v1_applies_limits_and_removes_the_cgroup() {
         "a v1 host shows no unified:\n{out}"
     );
 
-    let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
-    d.assert_ok();
+    l.delete_force(&c).assert_ok();
     assert_no_cgroup_left(&c, &recs);
     assert!(c.root_entries_for_id().is_empty());
 }
@@ -1402,6 +1424,19 @@ fn pure_v1_applies_limits_and_removes_the_cgroup() {
 
 /// Kills and reaps a process the test started, when dropped.
 struct Reap(Child);
+
+impl Reap {
+    /// A `sleep SECS` started here, not by the runtime, and its pid.
+    fn sleep(secs: &str) -> (Reap, i32) {
+        let child = Command::new("sleep")
+            .arg(secs)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id() as i32;
+        (Reap(child), pid)
+    }
+}
 
 impl Drop for Reap {
     fn drop(&mut self) {
@@ -1426,9 +1461,7 @@ impl Drop for ForgetRecord {
 /// runc 1.2 does; 1.1 warns), or `delete` leaves the other container alone.
 #[test]
 fn a_cgroup_already_holding_another_containers_processes_is_refused() {
-    let mut a = ct("cg_share_a", &["sleep", "1000"]);
-    let path = abs_path(&a);
-    set_cgroups_path(&mut a.spec, &path);
+    let (a, path) = in_own_cgroup("cg_share_a", &["sleep", "1000"]);
     let mut b = ct("cg_share_b", &["sleep", "1000"]);
     set_cgroups_path(&mut b.spec, &path);
     let a_init = a.create_and_start();
@@ -1445,38 +1478,21 @@ fn a_cgroup_already_holding_another_containers_processes_is_refused() {
             a.status()
         );
     } else {
-        o.assert_stderr_contains("config.json");
-        o.assert_stderr_contains("linux.cgroupsPath");
+        assert_refused(&o, &["linux.cgroupsPath"]);
         b.assert_no_traces();
     }
     assert_eq!(a.status(), "running");
     let recs = recorded(&a);
-    for r in &recs {
-        assert!(
-            r.host_dir().is_dir(),
-            "{} was removed",
-            r.host_dir().display()
-        );
-    }
-    a.delete(true).assert_ok();
-    assert_no_cgroup_left(&a, &recs);
+    assert_recorded_dirs_remain(&recs, "was removed");
+    delete_force_cleanly(&a, &recs);
 }
 
 /// Once a bug: a process the runtime did not start, in a cgroup that existed
 /// before the container, is SIGKILLed by `delete --force`.
 #[test]
 fn delete_never_kills_processes_it_did_not_start() {
-    let mut c = ct("cg_bystander", &["sleep", "1000"]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    let bystander = Reap(
-        Command::new("sleep")
-            .arg("999")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn sleep"),
-    );
-    let by = bystander.0.id() as i32;
+    let (c, path) = in_own_cgroup("cg_bystander", &["sleep", "1000"]);
+    let (_bystander, by) = Reap::sleep("999");
     // Make the cgroup on every hierarchy and put the bystander in it (a v1
     // cpuset child has no cpus yet: it stays out of that one).
     for e in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
@@ -1503,8 +1519,7 @@ fn delete_never_kills_processes_it_did_not_start() {
             c.id
         );
     } else {
-        o.assert_stderr_contains("config.json");
-        o.assert_stderr_contains("linux.cgroupsPath");
+        assert_refused(&o, &["linux.cgroupsPath"]);
         assert!(alive(by));
     }
 }
@@ -1518,7 +1533,7 @@ fn delete_never_kills_processes_it_did_not_start() {
 /// remove the sub-cgroups first (as runc does).
 #[test]
 fn delete_force_removes_sub_cgroups_the_container_made() {
-    let mut c = ct(
+    let (mut c, _) = in_own_cgroup(
         "cg_nested",
         &[
             "sh",
@@ -1527,18 +1542,7 @@ fn delete_force_removes_sub_cgroups_the_container_made() {
         ],
     );
     drop_namespace(&mut c.spec, "pid");
-    for m in c.spec.mounts.iter_mut() {
-        if m.contains("\"/sys/fs/cgroup\"") {
-            *m = mount_json(
-                "/sys/fs/cgroup",
-                "cgroup",
-                "cgroup",
-                &["nosuid", "noexec", "nodev", "relatime", "rw"],
-            );
-        }
-    }
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
+    writable_cgroup_mount(&mut c.spec);
     let init = c.create_and_start();
     c.wait_stdout("END", SHORT);
     let recs = recorded(&c);
@@ -1584,10 +1588,7 @@ fn swap_below_the_limit_is_refused_naming_config_json() {
     }
     refused(
         "cg_bad_swap",
-        |s, id| {
-            set_cgroups_path(s, &format!("/pkcg-{id}"));
-            set_resources(s, "\"memory\":{\"limit\":67108864,\"swap\":33554432}");
-        },
+        own_cgroup_with("\"memory\":{\"limit\":67108864,\"swap\":33554432}"),
         &[
             "linux.resources.memory.swap",
             "linux.resources.memory.limit",
@@ -1629,13 +1630,11 @@ fn cgroups_path_naming_the_root_is_refused() {
         Some(&*format!("/pksandbox-{}", c.id)),
         "the holder is not in the sandbox"
     );
-    c.write_config_now();
-    let b = c.bundle_str();
-    let (o, _) = l.rt(&c, &["create", "--bundle", &b, &c.id]);
+    let (o, _) = l.with_bundle(&c, "create");
     if o.ok() {
         let recs = recorded(&c);
         l.rt(&c, &["start", &c.id]).0.assert_ok();
-        let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
+        let d = l.delete_force(&c);
         std::thread::sleep(Duration::from_millis(200));
         panic!(
             "cgroupsPath \"/\" was accepted: recorded {recs:?}; then `delete --force` {} and the holder {holder}, a process in that cgroup the runtime did not start, is {}",
@@ -1643,8 +1642,7 @@ fn cgroups_path_naming_the_root_is_refused() {
             if alive(holder) { "alive" } else { "dead (SIGKILLed by delete)" }
         );
     }
-    o.assert_stderr_contains("config.json");
-    o.assert_stderr_contains("linux.cgroupsPath");
+    assert_refused(&o, &["linux.cgroupsPath"]);
     drop(l);
     wait_until(SHORT, || {
         fs::remove_dir(&sandbox).is_ok() || !sandbox.exists()
@@ -1661,17 +1659,15 @@ fn cgroups_path_naming_the_root_is_refused() {
 /// must refuse fuse with EPERM whatever the node's mode, and let tun and
 /// the default devices through.
 fn device_rule_container(name: &str) -> Ct {
-    let mut c = ct(
+    let (mut c, _) = limited(
         name,
         &[
             "sh",
             "-c",
             "cat /dev/pk-fuse; cat /dev/pk-tun; echo x > /dev/null && echo null-ok; echo END",
         ],
+        "",
     );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "");
     // The deny-all rule comes first; then tun is allowed.
     let res = c.spec.linux_extra.pop().unwrap();
     c.spec.linux_extra.push(res.replace(
@@ -1727,8 +1723,7 @@ fn device_rules_decide_what_opens_on_cgroup_v2_through_a_bpf_program() {
     assert_device_rules_held(&out);
     let recs = recorded(&c);
     assert_eq!(recs.len(), 1, "{recs:?}");
-    let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
-    d.assert_ok();
+    l.delete_force(&c).assert_ok();
     assert_no_cgroup_left(&c, &[]);
 }
 
@@ -1771,6 +1766,9 @@ fn v2_offers(controller: &str) -> bool {
         .any(|c| c == controller)
 }
 
+/// A 4 MB limit on 2 MB huge pages.
+const HUGEPAGES_4MB: &str = "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}]";
+
 /// True when `controller` is anywhere on this host, v1 or v2.
 fn host_has_controller(controller: &str) -> bool {
     v1_mount_of(controller).is_some() || v2_offers(controller)
@@ -1787,36 +1785,6 @@ fn rec_with<'a>(recs: &'a [Rec], controller: &str) -> &'a Rec {
 #[track_caller]
 fn skip(why: &str) {
     eprintln!("skipped at {}: {why}", std::panic::Location::caller());
-}
-
-/// `create` in `prep`'s layout with `setup` applied must fail naming
-/// config.json and each of `needles`, leaving nothing.
-#[track_caller]
-fn refused_in_layout(
-    name: &str,
-    prep: &str,
-    setup: impl FnOnce(&mut Spec, &str),
-    needles: &[&str],
-) {
-    let mut c = ct(name, &["sleep", "1000"]);
-    let id = c.id.clone();
-    setup(&mut c.spec, &id);
-    let l = Layout::new(&c, prep);
-    c.write_config_now();
-    let b = c.bundle_str();
-    let (o, _) = l.rt(&c, &["create", "--bundle", &b, &c.id]);
-    o.assert_fail();
-    o.assert_stderr_contains("config.json");
-    for n in needles {
-        o.assert_stderr_contains(n);
-    }
-    drop(l);
-    assert_nothing_left(&c);
-    assert!(
-        c.root_entries().is_empty(),
-        "state root not empty: {:?}",
-        c.root_entries()
-    );
 }
 
 /// The `NAME=value` lines of a container's output, as a lookup.
@@ -1847,12 +1815,10 @@ fn cpu_shares_quota_and_period_are_written_and_enforced_on_cgroup_v1() {
         cpu.display(),
         names.join(" ")
     );
-    let mut c = ct("cg_cpu", &["sh", "-c", &script]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
     let b = if burst { ",\"burst\":5000" } else { "" };
-    set_resources(
-        &mut c.spec,
+    let (c, path) = limited(
+        "cg_cpu",
+        &["sh", "-c", &script],
         &format!("\"cpu\":{{\"shares\":512,\"period\":50000,\"quota\":25000{b}}}"),
     );
     c.create_and_start();
@@ -1860,10 +1826,7 @@ fn cpu_shares_quota_and_period_are_written_and_enforced_on_cgroup_v1() {
     for (f, v) in &want {
         assert_eq!(value_of(&out, f), Some(*v), "inside, {f}:\n{out}");
     }
-    let throttled_inside = out
-        .lines()
-        .find_map(|l| l.strip_prefix("nr_throttled "))
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let throttled_inside = kv(&out, "nr_throttled");
     assert!(
         throttled_inside.is_some_and(|n| n >= 1),
         "a busy loop under a 25% quota was never throttled:\n{out}"
@@ -1881,8 +1844,7 @@ fn cpu_shares_quota_and_period_are_written_and_enforced_on_cgroup_v1() {
         kv(&stat, "nr_throttled").is_some_and(|n| n >= 1),
         "host cpu.stat: {stat}"
     );
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -1893,11 +1855,9 @@ fn cpu_realtime_budget_is_written_on_cgroup_v1() {
     if !cpu.join("cpu.rt_runtime_us").exists() {
         return skip("a kernel without real-time group scheduling");
     }
-    let mut c = ct("cg_cpu_rt", &["sleep", "1000"]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(
-        &mut c.spec,
+    let (c, _) = limited(
+        "cg_cpu_rt",
+        &["sleep", "1000"],
         "\"cpu\":{\"realtimePeriod\":500000,\"realtimeRuntime\":5000}",
     );
     c.create_and_start();
@@ -1905,8 +1865,7 @@ fn cpu_realtime_budget_is_written_on_cgroup_v1() {
     let dir = rec_with(&recs, "cpu").host_dir();
     assert_eq!(read_trim(&dir.join("cpu.rt_period_us")), "500000");
     assert_eq!(read_trim(&dir.join("cpu.rt_runtime_us")), "5000");
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -1928,11 +1887,9 @@ fn cpuset_pins_the_container_to_cpu_0_on_cgroup_v1() {
         "echo cpus=$(cat {0}/cpuset.cpus); echo mems=$(cat {0}/cpuset.mems); grep _allowed_list /proc/self/status; echo END; exec sleep 1000",
         cs.display()
     );
-    let mut c = ct("cg_cpuset", &["sh", "-c", &script]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(
-        &mut c.spec,
+    let (c, _) = limited(
+        "cg_cpuset",
+        &["sh", "-c", &script],
         &format!("\"cpu\":{{\"cpus\":\"0\",\"mems\":{}}}", js(&mem)),
     );
     let pid = c.create_and_start();
@@ -1981,8 +1938,7 @@ fn cpuset_pins_the_container_to_cpu_0_on_cgroup_v1() {
         "{}",
         o.describe()
     );
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 /// The whole block device (major, minor) holding `p`, if it is on one
@@ -2021,7 +1977,7 @@ fn block_io_throttle_on_the_rootfs_device_is_written_and_enforced_on_cgroup_v1()
     if !blkio.join("blkio.throttle.read_bps_device").exists() {
         return skip("no blkio.throttle files (a kernel without blk-throttle)");
     }
-    let mut c = ct("cg_blkio", &["sleep", "1000"]);
+    let (mut c, _) = in_own_cgroup("cg_blkio", &["sleep", "1000"]);
     let Some((maj, min)) = block_device_of(&c.rootfs) else {
         return skip("the bundle is not on a block device");
     };
@@ -2041,8 +1997,6 @@ fn block_io_throttle_on_the_rootfs_device_is_written_and_enforced_on_cgroup_v1()
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
     set_resources(
         &mut c.spec,
         &format!(
@@ -2072,8 +2026,7 @@ fn block_io_throttle_on_the_rootfs_device_is_written_and_enforced_on_cgroup_v1()
         read_trim(&dir.join("blkio.throttle.write_iops_device")),
         wiops_line
     );
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -2081,7 +2034,11 @@ fn block_io_weight_is_written_where_the_kernel_has_a_weight_file() {
     let Some(blkio) = v1_mount_of("blkio") else {
         return skip("no v1 blkio hierarchy");
     };
-    let mut c = ct("cg_blkio_weight", &["sleep", "1000"]);
+    let (c, _) = limited(
+        "cg_blkio_weight",
+        &["sleep", "1000"],
+        "\"blockIO\":{\"weight\":300}",
+    );
     // Which weight file a child cgroup has (BFQ's is not on the root).
     let probe = blkio.join(format!("pkprobe-{}", c.id));
     fs::create_dir(&probe).unwrap();
@@ -2089,9 +2046,6 @@ fn block_io_weight_is_written_where_the_kernel_has_a_weight_file() {
         .into_iter()
         .find(|f| probe.join(f).exists());
     fs::remove_dir(&probe).unwrap();
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"blockIO\":{\"weight\":300}");
     let Some(file) = file else {
         // Neither file: the kernel cannot weigh; the create must say so.
         let o = c.create();
@@ -2109,8 +2063,7 @@ fn block_io_weight_is_written_where_the_kernel_has_a_weight_file() {
         Some("300"),
         "host {file}: {got:?}"
     );
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -2130,13 +2083,7 @@ fn hugepage_limits_go_to_wherever_the_host_has_hugetlb() {
     let Some((file, controllers)) = target else {
         refused(
             "cg_hugetlb_none",
-            |s, id| {
-                set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(
-                    s,
-                    "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}]",
-                );
-            },
+            own_cgroup_with(HUGEPAGES_4MB),
             &[
                 "linux.resources.hugepageLimits",
                 "hugetlb cgroup controller",
@@ -2150,13 +2097,7 @@ fn hugepage_limits_go_to_wherever_the_host_has_hugetlb() {
         "echo limit=$(cat {}); echo END; exec sleep 1000",
         file.display()
     );
-    let mut c = ct("cg_hugetlb", &["sh", "-c", &script]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(
-        &mut c.spec,
-        "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}]",
-    );
+    let (c, _) = limited("cg_hugetlb", &["sh", "-c", &script], HUGEPAGES_4MB);
     c.create_and_start();
     let out = c.wait_stdout("END", SHORT);
     assert_eq!(value_of(&out, "limit"), Some("4194304"), "{out}");
@@ -2168,8 +2109,7 @@ fn hugepage_limits_go_to_wherever_the_host_has_hugetlb() {
     };
     let name = file.file_name().unwrap();
     assert_eq!(read_trim(&r.host_dir().join(name)), "4194304");
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 }
 
 #[test]
@@ -2196,7 +2136,7 @@ fn a_resource_whose_controller_the_host_lacks_is_refused_naming_both() {
         (
             "hugetlb",
             "cg_no_hugetlb",
-            "\"hugepageLimits\":[{\"pageSize\":\"2MB\",\"limit\":4194304}]",
+            HUGEPAGES_4MB,
             "linux.resources.hugepageLimits",
         ),
     ];
@@ -2207,10 +2147,7 @@ fn a_resource_whose_controller_the_host_lacks_is_refused_naming_both() {
         }
         refused(
             name,
-            |s, id| {
-                set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(s, resources);
-            },
+            own_cgroup_with(resources),
             &[field, &format!("{controller} cgroup controller")],
         );
         checked += 1;
@@ -2227,18 +2164,13 @@ fn unified_keys_go_to_the_unified_tree_on_a_hybrid_host() {
     {
         return skip("not a hybrid host");
     }
-    let mut c = ct(
+    let (c, path) = limited(
         "cg_unified_hybrid",
         &[
             "sh",
             "-c",
             "echo descendants=$(cat /sys/fs/cgroup/unified/cgroup.max.descendants); echo END; exec sleep 1000",
         ],
-    );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(
-        &mut c.spec,
         "\"unified\":{\"cgroup.max.descendants\":\"3\"}",
     );
     c.create_and_start();
@@ -2250,17 +2182,13 @@ fn unified_keys_go_to_the_unified_tree_on_a_hybrid_host() {
     assert_eq!(r.path, path);
     assert_eq!(read_trim(&r.host_dir().join("cgroup.max.descendants")), "3");
     // None of the v1 directories has such a file; nothing else changed.
-    c.delete(true).assert_ok();
-    assert_no_cgroup_left(&c, &recs);
+    delete_force_cleanly(&c, &recs);
 
     // pids is a v1 controller here: the unified tree has no pids.max.
     if !v2_offers("pids") {
         refused(
             "cg_unified_hybrid_pids",
-            |s, id| {
-                set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(s, "\"unified\":{\"pids.max\":\"7\"}");
-            },
+            own_cgroup_with("\"unified\":{\"pids.max\":\"7\"}"),
             &["linux.resources.unified", "pids.max"],
         );
     }
@@ -2271,13 +2199,10 @@ fn unified_is_refused_on_a_host_without_cgroup_v2() {
     if !Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
         return skip("not a hybrid host, cannot stand for a pure v1 one");
     }
-    refused_in_layout(
+    refused_in(
+        Some("umount -l /sys/fs/cgroup/unified"),
         "cg_unified_v1",
-        "umount -l /sys/fs/cgroup/unified",
-        |s, id| {
-            set_cgroups_path(s, &format!("/pkcg-{id}"));
-            set_resources(s, "\"unified\":{\"cgroup.max.descendants\":\"3\"}");
-        },
+        own_cgroup_with("\"unified\":{\"cgroup.max.descendants\":\"3\"}"),
         &["linux.resources.unified", "cgroup v2"],
     );
 }
@@ -2289,37 +2214,23 @@ fn pure_v2_unified_core_key_is_written_and_enforced() {
     }
     let hugetlb =
         v2_offers("hugetlb") && Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists();
-    let mut c = ct(
-        "cg_purev2_unified",
-        &[
-            "sh",
-            "-c",
-            "echo descendants=$(cat /sys/fs/cgroup/cgroup.max.descendants); for i in 1 2 3; do if mkdir /sys/fs/cgroup/d$i; then echo made $i; else echo refused $i; fi; done; echo END; exec sleep 1000",
-        ],
-    );
-    // A writable cgroup mount, so the container can try to make cgroups.
-    for m in c.spec.mounts.iter_mut() {
-        if m.contains("\"/sys/fs/cgroup\"") {
-            *m = mount_json(
-                "/sys/fs/cgroup",
-                "cgroup",
-                "cgroup",
-                &["nosuid", "noexec", "nodev", "relatime", "rw"],
-            );
-        }
-    }
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
     // A controller named by a unified key is handed down to the cgroup.
     let huge = if hugetlb {
         ",\"hugetlb.2MB.max\":\"4194304\""
     } else {
         ""
     };
-    set_resources(
-        &mut c.spec,
+    let (mut c, path) = limited(
+        "cg_purev2_unified",
+        &[
+            "sh",
+            "-c",
+            "echo descendants=$(cat /sys/fs/cgroup/cgroup.max.descendants); for i in 1 2 3; do if mkdir /sys/fs/cgroup/d$i; then echo made $i; else echo refused $i; fi; done; echo END; exec sleep 1000",
+        ],
         &format!("\"unified\":{{\"cgroup.max.descendants\":\"2\"{huge}}}"),
     );
+    // A writable cgroup mount, so the container can try to make cgroups.
+    writable_cgroup_mount(&mut c.spec);
     let l = Layout::new(&c, PURE_V2);
     let (out_file, _pid) = l.create_and_start(&c);
     let out = wait_file_contains(&out_file, "END");
@@ -2337,8 +2248,7 @@ fn pure_v2_unified_core_key_is_written_and_enforced() {
     if hugetlb {
         assert_eq!(read_trim(&host_dir.join("hugetlb.2MB.max")), "4194304");
     }
-    let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
-    d.assert_ok();
+    l.delete_force(&c).assert_ok();
     assert!(!host_dir.exists(), "{} left", host_dir.display());
     drop(l);
     assert_no_cgroup_left(&c, &[]);
@@ -2349,30 +2259,15 @@ fn pure_v2_unified_key_of_a_controller_not_offered_is_refused() {
     if !has_v2() {
         return skip("no cgroup v2 on this host");
     }
-    let offered = v2_offers("pids");
-    let mut c = ct(
+    // Not offered (on a hybrid host pids is a v1 controller): no such file.
+    run_on_pure_v2(
         "cg_purev2_pids",
         &["sh", "-c", "cat /sys/fs/cgroup/pids.max"],
+        "\"unified\":{\"pids.max\":\"7\"}",
+        "pids",
+        |o| assert_eq!(o.stdout.trim(), "7", "{}", o.describe()),
+        &["linux.resources.unified", "pids.max"],
     );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"unified\":{\"pids.max\":\"7\"}");
-    let l = Layout::new(&c, PURE_V2);
-    c.write_config_now();
-    let b = c.bundle_str();
-    let (o, _) = l.rt(&c, &["run", "--bundle", &b, &c.id]);
-    if offered {
-        o.assert_ok();
-        assert_eq!(o.stdout.trim(), "7", "{}", o.describe());
-    } else {
-        // Not offered (on a hybrid host pids is a v1 controller): no such file.
-        o.assert_fail();
-        o.assert_stderr_contains("config.json");
-        o.assert_stderr_contains("linux.resources.unified");
-        o.assert_stderr_contains("pids.max");
-    }
-    drop(l);
-    assert_nothing_left(&c);
 }
 
 #[test]
@@ -2387,13 +2282,10 @@ fn pure_v2_unified_bad_keys_are_refused() {
         ("cg_uk_dot", ".hidden"),
         ("cg_uk_nodot", "nodot"),
     ] {
-        refused_in_layout(
+        refused_in(
+            Some(PURE_V2),
             name,
-            PURE_V2,
-            |s, id| {
-                set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(s, &format!("\"unified\":{{{}:\"1\"}}", js(key)));
-            },
+            own_cgroup_with(&format!("\"unified\":{{{}:\"1\"}}", js(key))),
             &["linux.resources.unified", key],
         );
     }
@@ -2411,16 +2303,10 @@ fn pure_v2_cpu_realtime_is_refused() {
     } else {
         &["linux.resources.cpu", "cpu cgroup controller"]
     };
-    refused_in_layout(
+    refused_in(
+        Some(PURE_V2),
         "cg_purev2_rt",
-        PURE_V2,
-        |s, id| {
-            set_cgroups_path(s, &format!("/pkcg-{id}"));
-            set_resources(
-                s,
-                "\"cpu\":{\"realtimePeriod\":1000000,\"realtimeRuntime\":10000}",
-            );
-        },
+        own_cgroup_with("\"cpu\":{\"realtimePeriod\":1000000,\"realtimeRuntime\":10000}"),
         needles,
     );
 }
@@ -2430,43 +2316,28 @@ fn pure_v2_cpu_and_io_need_their_controllers() {
     if !has_v2() {
         return skip("no cgroup v2 on this host");
     }
-    let mut c = ct(
+    run_on_pure_v2(
         "cg_purev2_cpu",
         &[
             "sh",
             "-c",
             "cat /sys/fs/cgroup/cpu.weight /sys/fs/cgroup/cpu.max",
         ],
-    );
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(&mut c.spec, "\"cpu\":{\"shares\":1024,\"quota\":50000}");
-    let l = Layout::new(&c, PURE_V2);
-    c.write_config_now();
-    let b = c.bundle_str();
-    let (o, _) = l.rt(&c, &["run", "--bundle", &b, &c.id]);
-    if v2_offers("cpu") {
+        "\"cpu\":{\"shares\":1024,\"quota\":50000}",
+        "cpu",
         // 1 + (1024-2)*9999/262142 = 39; no period: 100000.
-        o.assert_ok();
-        let lines: Vec<&str> = o.stdout.lines().collect();
-        assert_eq!(lines, ["39", "50000 100000"], "{}", o.describe());
-    } else {
-        o.assert_fail();
-        o.assert_stderr_contains("config.json");
-        o.assert_stderr_contains("linux.resources.cpu");
-        o.assert_stderr_contains("cpu cgroup controller");
-    }
-    drop(l);
-    assert_nothing_left(&c);
+        |o| {
+            let lines: Vec<&str> = o.stdout.lines().collect();
+            assert_eq!(lines, ["39", "50000 100000"], "{}", o.describe());
+        },
+        &["linux.resources.cpu", "cpu cgroup controller"],
+    );
 
     if !v2_offers("io") {
-        refused_in_layout(
+        refused_in(
+            Some(PURE_V2),
             "cg_purev2_io",
-            PURE_V2,
-            |s, id| {
-                set_cgroups_path(s, &format!("/pkcg-{id}"));
-                set_resources(s, "\"blockIO\":{\"weight\":500}");
-            },
+            own_cgroup_with("\"blockIO\":{\"weight\":500}"),
             &["linux.resources.blockIO", "io cgroup controller"],
         );
     }
@@ -2485,30 +2356,19 @@ fn unified_cgroup_procs_cannot_pull_in_a_process_the_runtime_did_not_start() {
     if !has_v2() {
         return skip("no cgroup v2 on this host");
     }
-    let bystander = Reap(
-        Command::new("sleep")
-            .arg("998")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn sleep"),
-    );
-    let by = bystander.0.id() as i32;
+    let (_bystander, by) = Reap::sleep("998");
     let own_v2 = path_in(&proc_cgroup(by), "").map(str::to_string);
-    let mut c = ct("cg_unified_procs", &["sleep", "1000"]);
-    let path = abs_path(&c);
-    set_cgroups_path(&mut c.spec, &path);
-    set_resources(
-        &mut c.spec,
+    let (c, _) = limited(
+        "cg_unified_procs",
+        &["sleep", "1000"],
         &format!("\"unified\":{{\"cgroup.procs\":\"{by}\"}}"),
     );
     let l = Layout::new(&c, PURE_V2);
-    c.write_config_now();
-    let b = c.bundle_str();
-    let (o, _) = l.rt(&c, &["create", "--bundle", &b, &c.id]);
+    let (o, _) = l.with_bundle(&c, "create");
     if o.ok() {
         let moved = path_in(&proc_cgroup(by), "").map(str::to_string);
         l.rt(&c, &["start", &c.id]).0.assert_ok();
-        let (d, _) = l.rt(&c, &["delete", "--force", &c.id]);
+        let d = l.delete_force(&c);
         std::thread::sleep(Duration::from_millis(200));
         assert!(
             alive(by),
@@ -2516,8 +2376,7 @@ fn unified_cgroup_procs_cannot_pull_in_a_process_the_runtime_did_not_start() {
             if d.ok() { "succeeded" } else { "failed" }
         );
     } else {
-        o.assert_stderr_contains("config.json");
-        o.assert_stderr_contains("linux.resources.unified");
+        assert_refused(&o, &["linux.resources.unified"]);
         assert!(alive(by));
         assert_eq!(path_in(&proc_cgroup(by), "").map(str::to_string), own_v2);
     }
