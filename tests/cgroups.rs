@@ -2383,3 +2383,29 @@ fn unified_cgroup_procs_cannot_pull_in_a_process_the_runtime_did_not_start() {
     drop(l);
     assert_nothing_left(&c);
 }
+
+/// With no v1 freezer, `pause` freezes through v2's cgroup.freeze and waits
+/// for cgroup.events to say the cgroup is frozen.
+#[test]
+fn pause_on_pure_v2_uses_cgroup_freeze() {
+    let (c, path) = in_own_cgroup("cg_freeze_v2", &["sleep", "1000"]);
+    let l = Layout::new(&c, PURE_V2);
+    l.create_and_start(&c);
+    let dir = host_v2_mount().join(path.trim_start_matches('/'));
+    l.rt(&c, &["pause", &c.id]).0.assert_ok();
+    assert_eq!(read_trim(&dir.join("cgroup.freeze")), "1");
+    assert!(
+        read_trim(&dir.join("cgroup.events"))
+            .lines()
+            .any(|l| l == "frozen 1"),
+        "not frozen after pause returned"
+    );
+    let (st, _) = l.rt(&c, &["state", &c.id]);
+    assert!(st.stdout.contains("\"paused\""), "{}", st.stdout);
+    l.rt(&c, &["resume", &c.id]).0.assert_ok();
+    assert_eq!(read_trim(&dir.join("cgroup.freeze")), "0");
+    let (st, _) = l.rt(&c, &["state", &c.id]);
+    assert!(st.stdout.contains("\"running\""), "{}", st.stdout);
+    l.delete_force(&c).assert_ok();
+    assert!(!dir.exists(), "{} left after delete", dir.display());
+}

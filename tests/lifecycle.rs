@@ -621,3 +621,35 @@ fn pause_of_a_stopped_container_fails_clearly() {
         o.describe()
     );
 }
+
+/// `exec --ignore-paused` into a paused container: the new process is born
+/// frozen, and runs (and exec returns) only at `resume`.
+#[test]
+fn exec_ignore_paused_runs_at_resume() {
+    let mut c = Container::with_args("lc_pause_exec", &["sleep", "1000"]);
+    c.spec.root_readonly = false;
+    c.create_and_start();
+    c.rt(&["pause", &c.id]).assert_ok();
+    let (mut cmd, _, _) = c.command(&[
+        "exec",
+        "--ignore-paused",
+        &c.id,
+        "sh",
+        "-c",
+        "echo ran > /ran",
+    ]);
+    let mut exec = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let ran = format!("/proc/{}/root/ran", c.pid());
+    assert!(
+        exec.try_wait().unwrap().is_none() && !std::path::Path::new(&ran).exists(),
+        "the exec'd process ran while the container was paused"
+    );
+    c.rt(&["resume", &c.id]).assert_ok();
+    assert!(
+        wait_until(SHORT, || exec.try_wait().unwrap().is_some()),
+        "exec did not return after resume"
+    );
+    assert!(exec.wait().unwrap().success());
+    assert_eq!(fs::read_to_string(&ran).unwrap_or_default(), "ran\n");
+}
